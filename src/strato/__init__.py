@@ -1,0 +1,47 @@
+"""Strato: an open-source ML platform you run yourself.
+
+    import strato
+    client = strato.connect()
+    job = client.jobs.submit(strato.TrainingJob(name="iris", code="./src", command="python train.py"))
+    job.wait(); print(job.status, job.metrics)
+
+Names are imported lazily so ``import strato`` (and ``strato --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "connect": "strato.client",
+    "Client": "strato.client",
+    "Job": "strato.client",
+    "TrainingJob": "strato.specs",
+    "Resources": "strato.specs",
+    "MetricDefinition": "strato.specs",
+    "RetryPolicy": "strato.specs",
+    "load_yaml_file": "strato.specs",
+    "StratoError": "strato.errors",
+    "Settings": "strato.config",
+    "load_settings": "strato.config",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from strato.client import Client, Job, connect
+    from strato.config import Settings, load_settings
+    from strato.errors import StratoError
+    from strato.specs import MetricDefinition, Resources, RetryPolicy, TrainingJob, load_yaml_file
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'strato' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,1 @@
+"""The ``strato`` command line: a thin layer over the SDK (Typer + Rich)."""

@@ -1,0 +1,3 @@
+from strato.cli.main import main
+
+main()

@@ -1,0 +1,31 @@
+"""Options every command shares, and how a command reaches the control plane."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strato.client import Client, connect
+
+Home = Annotated[Path | None, typer.Option("--home", help="Workspace home (default ~/.strato).",
+                                           envvar="STRATO_HOME", show_default=False)]
+Url = Annotated[str | None, typer.Option("--url", help="Control plane URL (default: the home's).",
+                                         envvar="STRATO_URL", show_default=False)]
+Token = Annotated[str | None, typer.Option("--token", help="API token (default: the home's).",
+                                           envvar="STRATO_TOKEN", show_default=False)]
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+OutputOpt = Annotated[Output, typer.Option("-o", "--output", help="Output format.")]
+
+
+def client(home: Path | None, url: str | None, token: str | None) -> Client:
+    """Connect to ``--url``, or to the home's control plane, starting it when none runs."""
+    return connect(url, home=home, token=token)

@@ -1,0 +1,62 @@
+"""Printing resources: Rich tables for people, ``-o json`` for programs (kubectl's shape)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def duration(status: dict[str, Any]) -> str:
+    started, ended = status.get("started_at"), status.get("ended_at")
+    if not started:
+        return "-"
+    seconds = (ended or dt.datetime.now().timestamp()) - started
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def jobs_table(items: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "STATE", "ATTEMPT", "DURATION", "METRICS", "CREATED"):
+        table.add_column(column)
+    for item in items:
+        status = item["status"]
+        metrics = ", ".join(f"{k}={v:g}" for k, v in list(status.get("metrics", {}).items())[:3])
+        table.add_row(item["name"], _state(status["state"]), str(status.get("attempt", 0)), duration(status),
+                      metrics or "-", when(item.get("created_at")))
+    return table
+
+
+def _state(state: str) -> str:
+    color = {"Completed": "green", "Failed": "red", "Stopped": "yellow", "Running": "cyan"}.get(state)
+    return f"[{color}]{state}[/]" if color else state
+
+
+def job_detail(item: dict[str, Any]) -> None:
+    status = item["status"]
+    console.print(f"[bold]{item['kind']} {item['name']}[/]  {_state(status['state'])}")
+    if status.get("message"):
+        console.print(f"  message:  {status['message']}", markup=False, highlight=False)
+    for key in ("attempt", "exit_code", "model_uri", "output_uri", "log_uri"):
+        if status.get(key) is not None:
+            console.print(f"  {key + ':':<10}{status[key]}", markup=False, highlight=False)
+    console.print(f"  duration: {duration(status)}")
+    for name, value in status.get("metrics", {}).items():
+        console.print(f"  metric    {name} = {value:g}")
+    usage = status.get("usage") or {}
+    if usage.get("peak_memory"):
+        console.print(f"  peak mem: {usage['peak_memory'] / 2**20:.1f} MiB; cpu: {usage.get('cpu_seconds', 0):.1f}s")

@@ -1,0 +1,94 @@
+"""The generic verbs over any resource kind: apply, get, delete, logs, wait, stop."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strato.cli.common import Home, Output, OutputOpt, Token, Url, client
+from strato.cli.output import console, job_detail, jobs_table, print_json
+from strato.errors import InvalidArgument
+from strato.specs import KINDS, load_yaml_file
+
+Kind = Annotated[str, typer.Argument(help="Resource kind, e.g. job (or jobs, TrainingJob).")]
+Name = Annotated[str, typer.Argument(help="Resource name.")]
+
+
+def _plural(kind: str) -> str:
+    return KINDS.get(kind).PLURAL
+
+
+def apply(file: Annotated[Path, typer.Option("-f", "--file", help="YAML file with one or more resources.")],
+          home: Home = None, url: Url = None, token: Token = None, output: OutputOpt = Output.table) -> None:
+    """Create or update the resources in a YAML file (idempotent)."""
+    specs = load_yaml_file(file)
+    with client(home, url, token) as c:
+        results = [c.jobs.submit(spec, base_dir=file.parent) for spec in specs]  # type: ignore[arg-type]
+    if output is Output.json:
+        print_json([r.data for r in results] if len(results) > 1 else results[0].data)
+        return
+    for job in results:
+        console.print(f"{job.data['kind']} {job.name} applied ({job.status})")
+
+
+def get(kind: Kind, name: Annotated[str | None, typer.Argument(help="Name; all when omitted.")] = None,
+        home: Home = None, url: Url = None, token: Token = None, output: OutputOpt = Output.table) -> None:
+    """List resources of a kind, or show one."""
+    plural = _plural(kind)
+    with client(home, url, token) as c:
+        data = c.get(plural, name) if name else c.list(plural)
+    if output is Output.json:
+        print_json(data)
+    elif name:
+        job_detail(data)  # type: ignore[arg-type]
+    else:
+        console.print(jobs_table(data))  # type: ignore[arg-type]
+
+
+def delete(kind: Kind, name: Name, home: Home = None, url: Url = None, token: Token = None) -> None:
+    """Delete a resource (a running job is stopped first). Its artifacts are kept."""
+    with client(home, url, token) as c:
+        c.delete(_plural(kind), name)
+    console.print(f"{KINDS.get(kind).KIND} {name} deleted")
+
+
+def _only_jobs(kind: str) -> None:
+    if _plural(kind) != "jobs":
+        raise InvalidArgument(f"this verb works on jobs, not {kind!r}")
+
+
+def logs(kind: Kind, name: Name, follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep streaming.")] = False,
+         attempt: Annotated[int | None, typer.Option(help="Attempt number (default the latest).")] = None,
+         home: Home = None, url: Url = None, token: Token = None) -> None:
+    """Print a job's log (stdout and stderr)."""
+    _only_jobs(kind)
+    with client(home, url, token) as c:
+        for chunk in c.jobs.logs(name, follow=follow, attempt=attempt):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+
+
+def wait(kind: Kind, name: Name,
+         timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+         home: Home = None, url: Url = None, token: Token = None, output: OutputOpt = Output.table) -> None:
+    """Wait until a job ends; exit 0 when it completed, 1 otherwise."""
+    _only_jobs(kind)
+    with client(home, url, token) as c, console.status(f"waiting for {name}"):
+        job = c.jobs.wait(name, timeout=timeout)
+    if output is Output.json:
+        print_json(job.data)
+    else:
+        job_detail(job.data)
+    if job.status != "Completed":
+        raise typer.Exit(1)
+
+
+def stop(kind: Kind, name: Name, home: Home = None, url: Url = None, token: Token = None) -> None:
+    """Ask a job to stop (SIGTERM, then SIGKILL after the grace period)."""
+    _only_jobs(kind)
+    with client(home, url, token) as c:
+        job = c.jobs.stop(name)
+    console.print(f"TrainingJob {name}: {job.status}")

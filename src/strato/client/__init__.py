@@ -1,0 +1,6 @@
+"""The SDK: a typed client over the control plane's REST API."""
+
+from strato.client.client import Client, connect
+from strato.client.jobs import Job, JobsClient
+
+__all__ = ["Client", "Job", "JobsClient", "connect"]

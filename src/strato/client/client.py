@@ -1,0 +1,74 @@
+"""``strato.connect()``: a typed client for a control plane, started in the home when none runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from strato.client.http import Transport
+from strato.client.jobs import JobsClient
+from strato.config import load_settings
+from strato.specs import ResourceSpec, parse_spec
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0):
+        self.url = url
+        self.transport = Transport(url, token, timeout)
+        self.jobs = JobsClient(self.transport)
+
+    def apply(self, spec: ResourceSpec | dict[str, Any], *, base_dir: str | Path = ".") -> dict[str, Any]:
+        """Create any resource from a spec object or a dict (what a YAML document holds)."""
+        if isinstance(spec, dict):
+            spec = parse_spec(spec)
+        return self.jobs.submit(spec, base_dir=base_dir).data  # type: ignore[arg-type]
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return dict(self.transport.json("GET", f"/api/v1/{kind}/{name}"))
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        return list(self.transport.json("GET", f"/api/v1/{kind}"))
+
+    def delete(self, kind: str, name: str) -> None:
+        self.transport.request("DELETE", f"/api/v1/{kind}/{name}")
+
+    def health(self) -> dict[str, Any]:
+        return dict(self.transport.json("GET", "/healthz"))
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def connect(url: str | None = None, *, home: str | Path | None = None, token: str | None = None,
+            start: bool = True) -> Client:
+    """Connect to ``url`` or ``STRATO_URL``; otherwise to the control plane of the home, starting it
+    as a daemon when none runs (``start=False`` raises instead)."""
+    settings = load_settings(home=home, url=url, token=token)
+    token = settings.token or _home_token(settings.token_path)
+    if settings.url:
+        return Client(settings.url, token)
+    from strato.server.daemon import read_info
+    from strato.server.daemon import start as start_daemon
+
+    info = read_info(settings)
+    if info is None:
+        if not start:
+            from strato.errors import Unavailable
+
+            raise Unavailable(f"no Strato control plane runs for home {settings.home}; start it with `strato up`")
+        info = start_daemon(settings)
+    return Client(info.url, token or _home_token(settings.token_path))
+
+
+def _home_token(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except (FileNotFoundError, PermissionError):
+        return os.environ.get("STRATO_TOKEN") or None

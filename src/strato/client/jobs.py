@@ -1,0 +1,129 @@
+"""Training jobs through the SDK: submit, look up, follow logs, wait, stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from strato.client.http import Transport
+from strato.client.uploads import resolve_local_paths
+from strato.errors import Timeout
+from strato.specs import TrainingJob
+
+TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+class Job:
+    """A handle on one training job; ``refresh()`` re-reads it, ``wait()`` blocks until it ends."""
+
+    def __init__(self, jobs: JobsClient, data: dict[str, Any]):
+        self._jobs = jobs
+        self.data = data
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def status(self) -> str:
+        return str(self.data["status"]["state"])
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def message(self) -> str:
+        return str(self.data["status"].get("message", ""))
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The last value of each metric."""
+        return dict(self.data["status"].get("metrics", {}))
+
+    @property
+    def model_uri(self) -> str | None:
+        return self.data["status"].get("model_uri")
+
+    @property
+    def cost(self) -> float | None:
+        """Cost in USD, once the cost engine prices this job."""
+        return self.data["status"].get("cost")
+
+    def refresh(self) -> Job:
+        self.data = self._jobs.get(self.name).data
+        return self
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> Job:
+        return self._jobs.wait(self.name, timeout=timeout, poll=poll, job=self)
+
+    def logs(self, follow: bool = False) -> Iterator[str]:
+        return self._jobs.logs(self.name, follow=follow)
+
+    def stop(self) -> Job:
+        self.data = self._jobs.stop(self.name).data
+        return self
+
+    def __repr__(self) -> str:
+        return f"Job(name={self.name!r}, status={self.status!r})"
+
+
+class JobsClient:
+    def __init__(self, transport: Transport):
+        self._t = transport
+
+    def submit(self, spec: TrainingJob, *, base_dir: str | Path = ".") -> Job:
+        """Upload local code and inputs, then store the job (the control plane starts it)."""
+        spec = resolve_local_paths(spec, self._t, Path(base_dir))
+        body = self._t.json("POST", "/api/v1/apply", json=spec.model_dump(mode="json"))
+        return Job(self, body["resource"])
+
+    def get(self, name: str) -> Job:
+        return Job(self, self._t.json("GET", f"/api/v1/jobs/{name}"))
+
+    def list(self) -> list[Job]:
+        return [Job(self, item) for item in self._t.json("GET", "/api/v1/jobs")]
+
+    def stop(self, name: str) -> Job:
+        return Job(self, self._t.json("POST", f"/api/v1/jobs/{name}/stop"))
+
+    def delete(self, name: str) -> None:
+        self._t.request("DELETE", f"/api/v1/jobs/{name}")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return list(self._t.json("GET", f"/api/v1/jobs/{name}/events"))
+
+    def metric_history(self, name: str, metric: str | None = None) -> list[dict[str, Any]]:
+        params = {"name": metric} if metric else None
+        return list(self._t.json("GET", f"/api/v1/jobs/{name}/metrics", params=params))
+
+    def wait(self, name: str, *, timeout: float | None = None, poll: float = 0.5, job: Job | None = None) -> Job:
+        """Block until the job is Completed, Failed or Stopped. Polls fast at first, then every ``poll``."""
+        job = job or self.get(name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = 0.02
+        while not job.refresh().done:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Timeout(f"TrainingJob {name!r} is still {job.status} after {timeout:g}s")
+            time.sleep(interval)
+            interval = min(poll, interval * 1.5)
+        return job
+
+    def logs(self, name: str, *, follow: bool = False, attempt: int | None = None, poll: float = 0.5) -> Iterator[str]:
+        """Yield the log as text chunks; with ``follow``, keep yielding until the job ends."""
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"offset": offset}
+            if attempt:
+                params["attempt"] = attempt
+            page = self._t.json("GET", f"/api/v1/jobs/{name}/logs", params=params)
+            if page["data"]:
+                yield page["data"]
+            offset = page["next_offset"]
+            if page["data"]:
+                continue
+            if not follow or page["complete"]:
+                return
+            time.sleep(poll)

@@ -1,0 +1,163 @@
+"""The compute backend contract: the only layer that starts, watches or kills processes.
+
+A backend runs *tasks*: one command with an environment and declared resources. Tasks are addressed
+by an opaque id, logs and usage are read through the backend, and nothing assumes the caller shares a
+local disk with the task (so a Ray backend fits). ``submit`` either starts the task now or raises
+``CapacityUnavailable`` so the caller (a reconciler) keeps its resource pending and retries in order;
+a request that can never fit raises ``ResourcesImpossible`` from ``check_fits``.
+
+Everything a backend knows about a started task must survive a restart of the control plane: a new
+backend object over the same workspace reports the same tasks (``status``), streams their logs and can
+stop them. That is what lets a killed control plane re-adopt running jobs.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from strato.errors import ResourcesImpossible
+
+
+class CapacityUnavailable(Exception):  # a signal to wait, not an error for users (so no Error suffix)
+    """Not enough free capacity right now; try again when a task ends."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TaskResources:
+    cpus: float = 1.0
+    memory: int = 512 * 1024**2  # bytes
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One process to run. ``secret_env`` is passed to the process but never written anywhere by the
+    backend, and its values are masked in the captured log."""
+
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    resources: TaskResources = field(default_factory=TaskResources)
+    secret_env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    log_max_bytes: int | None = None  # None: the backend's default
+
+
+class TaskState(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"  # exit code 0
+    FAILED = "FAILED"  # non-zero exit code or killed by a signal
+    LOST = "LOST"  # the process vanished without a recorded exit (machine or control plane trouble)
+
+    @property
+    def finished(self) -> bool:
+        return self is not TaskState.RUNNING
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task_id: str
+    state: TaskState
+    exit_code: int | None = None  # 128+N when killed by signal N, as a shell reports it
+    started_at: float | None = None  # unix seconds
+    ended_at: float | None = None
+    message: str = ""
+    stopped: bool = False  # ended because ``stop`` was called
+    peak_memory: int | None = None  # bytes, max resident set size of the task's processes
+    cpu_seconds: float | None = None  # user + system CPU time
+
+
+@dataclass(frozen=True)
+class UsageSample:
+    """A point-in-time sample of a running task's processes (all of its process tree)."""
+
+    timestamp: float
+    cpu_percent: float  # 100 = one core busy
+    memory: int  # resident bytes now
+    peak_memory: int  # highest resident bytes seen so far
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    data: bytes
+    next_offset: int
+    complete: bool  # the task ended and every byte of its log has been returned
+
+
+class ComputeBackend(abc.ABC):
+    """Interface every backend implements; ``tests/contract/test_compute_backends.py`` holds it to it."""
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """``callback(task_id)`` is called (from any thread) when a task changes state, so the control
+        plane can reconcile at once instead of waiting for its next tick."""
+        self._listeners.append(callback)
+
+    def _notify(self, task_id: str) -> None:
+        for callback in list(self._listeners):
+            callback(task_id)
+
+    @abc.abstractmethod
+    def capacity(self) -> TaskResources:
+        """Everything this backend can hand out at once."""
+
+    @abc.abstractmethod
+    def free(self) -> TaskResources:
+        """What is not held by running tasks now."""
+
+    def check_fits(self, resources: TaskResources) -> None:
+        """Raise ``ResourcesImpossible`` naming the resource when a request can never be satisfied."""
+        total = self.capacity()
+        for what, asked, have, unit in (
+            ("cpus", resources.cpus, total.cpus, ""),
+            ("memory", resources.memory, total.memory, " bytes"),
+            ("gpus", resources.gpus, total.gpus, ""),
+        ):
+            if asked > have:
+                raise ResourcesImpossible(
+                    f"resources.{what}: asks for {asked:g}{unit} but the {self.name} compute backend has "
+                    f"{have:g}{unit} in all; lower resources.{what} or use a bigger compute target",
+                    details={"resource": what, "requested": asked, "available": have},
+                )
+
+    @abc.abstractmethod
+    def submit(self, spec: TaskSpec) -> str:
+        """Start the task now and return its id, or raise ``CapacityUnavailable``."""
+
+    @abc.abstractmethod
+    def status(self, task_id: str) -> TaskStatus:
+        """Current state. Unknown ids raise ``NotFound``."""
+
+    @abc.abstractmethod
+    def stop(self, task_id: str, grace: float) -> None:
+        """SIGTERM (or the substrate's equivalent) now, SIGKILL after ``grace`` seconds. Idempotent;
+        returns at once."""
+
+    @abc.abstractmethod
+    def logs(self, task_id: str, offset: int = 0, limit: int = 1024 * 1024) -> LogChunk:
+        """Captured stdout+stderr (interleaved) from byte ``offset``."""
+
+    @abc.abstractmethod
+    def usage(self, task_id: str) -> UsageSample | None:
+        """Latest usage sample of a running task (None when it is not running)."""
+
+    @abc.abstractmethod
+    def release(self, task_id: str) -> None:
+        """Forget a finished task and delete its scratch space. Idempotent."""
+
+    @abc.abstractmethod
+    def list_tasks(self) -> list[str]:
+        """Ids of every task not yet released."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends have nothing to stop
+        """Stop background threads. Running tasks keep running (they are re-adopted later)."""

@@ -1,0 +1,1 @@
+"""Managed training jobs: spec -> task on a compute backend -> model and outputs in the artifact store."""

@@ -1,0 +1,153 @@
+"""Runs inside a job's task (``python -m strato.jobs.runner``), on whatever machine the compute backend
+chose: fetches the code snapshot and inputs from the artifact store, sets up the script-mode
+environment, runs the user's command, and uploads model, outputs and checkpoints when it ends.
+
+It talks to the control plane only through its log: ``[strato] phase X`` lines mark progress and
+``[strato] failure-reason "..."`` carries why a job failed. That keeps it backend-agnostic (a Ray
+worker's log reaches the control plane the same way as a local process's).
+
+The task description comes in ``STRATO_TASK`` (JSON); artifact store credentials in
+``STRATO_ARTIFACT_URL`` / ``STRATO_ARTIFACT_OPTIONS``. Stop requests arrive as SIGTERM to the whole
+process group: the user's code gets it, this runner waits for the code to end and still uploads what
+the code saved (as SageMaker does in its 120 s window).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from strato.jobs.environment import JobDirs, hyperparameter_args, script_environment, write_config_files
+
+STORE_SCHEME = "strato://"
+SNAPSHOT_PREFIX = "snapshots/"
+
+
+def say(line: str) -> None:
+    sys.stdout.write(f"[strato] {line}\n")
+    sys.stdout.flush()
+
+
+def phase(name: str, detail: str = "") -> None:
+    say(f"phase {name}" + (f": {detail}" if detail else ""))
+
+
+class InputError(Exception):
+    """A problem with the job's code or inputs: reported as the failure reason, no stack trace."""
+
+
+def _store() -> Any:
+    from strato.store.artifacts import open_artifact_store
+
+    options = json.loads(os.environ.get("STRATO_ARTIFACT_OPTIONS") or "{}")
+    return open_artifact_store(os.environ["STRATO_ARTIFACT_URL"], options)
+
+
+def materialize(source: str, dest: Path, store: Any) -> None:
+    """Bring a code or input source into ``dest``: a snapshot from the store is extracted; any other
+    store path, ``file://``, local path or ``s3://`` URI is copied."""
+    from strato.store.artifacts import download_uri, extract_snapshot
+
+    if source.startswith(STORE_SCHEME):
+        path = source[len(STORE_SCHEME):]
+        if path.startswith(SNAPSHOT_PREFIX) and path.endswith(".tar.gz"):
+            extract_snapshot(store.get_bytes(path), dest)
+        else:
+            if store.exists(path):
+                store.get_file(path, dest / Path(path).name)
+            else:
+                store.get_dir(path, dest)
+        return
+    options = json.loads(os.environ.get("STRATO_ARTIFACT_OPTIONS") or "{}") if source.startswith("s3://") else None
+    download_uri(source, dest, options)
+
+
+def user_command(task: dict[str, Any], dirs: JobDirs) -> list[str]:
+    if task.get("entrypoint"):
+        module, function = task["entrypoint"].split(":")
+        call = (
+            "import json, os, sys; sys.path.insert(0, os.getcwd()); "
+            f"import {module} as m; m.{function}(**json.loads(os.environ['STRATO_HYPERPARAMETERS']))"
+        )
+        return [sys.executable, "-c", call]
+    return list(task["command"]) + hyperparameter_args(task.get("hyperparameters") or {})
+
+
+def run_user_code(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
+    # The user's process shares our process group, so a stop's SIGTERM reaches it directly; we only
+    # need to outlive it to upload what it saved.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        process = subprocess.Popen(argv, cwd=cwd, env=env)
+    except FileNotFoundError:
+        raise InputError(f"command not found: {argv[0]!r} (is it installed, or is the path relative to code?)") \
+            from None
+    except PermissionError:
+        raise InputError(f"command {argv[0]!r} is not executable") from None
+    returncode = process.wait()
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def upload_outputs(dirs: JobDirs, prefix: str, store: Any) -> None:
+    for local, name in ((dirs.model, "model"), (dirs.output_data, "output"), (dirs.checkpoints, "checkpoints")):
+        if local.is_dir() and any(local.iterdir()):
+            store.put_dir(local, f"{prefix}/{name}")
+            say(f"uploaded {name} to {store.uri(prefix + '/' + name)}")
+
+
+def main() -> int:
+    task = json.loads(os.environ["STRATO_TASK"])
+    dirs = JobDirs(Path.cwd())
+    channels = sorted(task.get("inputs") or {})
+    store = _store()
+    prefix = task["prefix"]
+    phase("Starting", "fetching code and inputs")
+    try:
+        dirs.create(channels)
+        if task.get("code"):
+            materialize(task["code"], dirs.code, store)
+        for channel in channels:
+            materialize(task["inputs"][channel], dirs.channel(channel), store)
+        if store.list(f"{prefix}/checkpoints"):
+            store.get_dir(f"{prefix}/checkpoints", dirs.checkpoints)
+            say("restored checkpoints from the previous attempt")
+    except Exception as exc:  # any failure to fetch is the user's input problem, reported in one line
+        say("failure-reason " + json.dumps(f"ClientError: {exc}"))
+        return 2
+
+    hyperparameters = task.get("hyperparameters") or {}
+    argv = user_command(task, dirs)
+    write_config_files(dirs, hyperparameters, channels)
+    env = dict(os.environ)
+    env.pop("STRATO_TASK", None)
+    env.pop("STRATO_ARTIFACT_OPTIONS", None)
+    env.update(script_environment(
+        dirs, job_name=task["job"], channels=channels, hyperparameters=hyperparameters,
+        cpus=float(task.get("cpus", 1)), gpus=int(task.get("gpus", 0)),
+        user_args=hyperparameter_args(hyperparameters), entry=task.get("entrypoint") or " ".join(argv[:2]),
+    ))
+    phase("Running", " ".join(argv))
+    started = time.time()
+    try:
+        exit_code = run_user_code(argv, dirs.code, env)
+    except InputError as exc:
+        say("failure-reason " + json.dumps(f"ClientError: {exc}"))
+        return 2
+    say(f"user code exited with code {exit_code} after {time.time() - started:.1f}s")
+    failure_file = dirs.output / "failure"  # SageMaker's convention for a script's own failure reason
+    if exit_code != 0 and failure_file.is_file():
+        say("failure-reason " + json.dumps(failure_file.read_text(errors="replace").strip()[:1024]))
+    phase("Uploading")
+    upload_outputs(dirs, prefix, store)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

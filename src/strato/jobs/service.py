@@ -1,0 +1,173 @@
+"""What the API does with training jobs: validate and store them (desired state first), and read back
+their status, history, metrics and logs. Starting and watching them is the reconciler's work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from strato.compute.base import TaskResources
+from strato.errors import AlreadyExists, InvalidArgument, NotFound
+from strato.jobs.reconciler import JobContext
+from strato.jobs.runner import SNAPSHOT_PREFIX, STORE_SCHEME
+from strato.jobs.states import JobState, Reason
+from strato.jobs.task import artifact_prefix
+from strato.specs.training_job import TrainingJob
+from strato.store.metadata import ResourceRecord
+from strato.store.secrets import MASK
+
+KIND = TrainingJob.KIND
+
+
+class JobService:
+    def __init__(self, ctx: JobContext, wake: Callable[[], None] = lambda: None):
+        self.ctx = ctx
+        self.wake = wake
+
+    # Create ----------------------------------------------------------------------------------------
+    def apply(self, spec: TrainingJob) -> tuple[ResourceRecord, bool]:
+        """Store a new job (returns it and True), or return the identical existing one (and False)."""
+        try:
+            existing = self.ctx.store.get(KIND, spec.name)
+        except NotFound:
+            existing = None
+        spec = self._resolve(spec)
+        if existing is not None:
+            if self._same(existing, spec):
+                return existing, False
+            raise AlreadyExists(
+                f"TrainingJob {spec.name!r} already exists (state {existing.state}) with a different spec; "
+                "training jobs cannot be changed: choose another name or delete the old job first",
+                details={"kind": KIND, "name": spec.name},
+            )
+        stored = spec.model_copy(update={"secrets": {k: self.ctx.secrets.encrypt(v) for k, v in spec.secrets.items()}})
+        record = self.ctx.store.create(
+            KIND, spec.name, stored.model_dump(mode="json"), state=JobState.PENDING, reason=Reason.CREATED,
+            message="job stored; waiting for the reconciler", status={"message": "waiting to start"},
+        )
+        self.wake()
+        return record, True
+
+    def _same(self, existing: ResourceRecord, spec: TrainingJob) -> bool:
+        old = dict(existing.spec)
+        old["secrets"] = {k: self.ctx.secrets.decrypt(v) for k, v in old.get("secrets", {}).items()}
+        return bool(old == spec.model_dump(mode="json"))
+
+    def _resolve(self, spec: TrainingJob) -> TrainingJob:
+        """Check what the job needs exists and fits, before anything is stored."""
+        backend_name = spec.compute or self.ctx.default_backend
+        if backend_name not in self.ctx.backends:
+            raise InvalidArgument(f"compute: unknown compute backend {backend_name!r} "
+                                  f"(configured: {', '.join(sorted(self.ctx.backends))})")
+        resources = spec.resources
+        self.ctx.backends[backend_name].check_fits(TaskResources(resources.cpus, resources.memory, resources.gpus))
+        code = self._resolve_code(spec.code) if spec.code else None
+        for channel, source in spec.inputs.items():
+            self._check_source(f"inputs.{channel}", source)
+        return spec.model_copy(update={"code": code})
+
+    def _resolve_code(self, code: str) -> str:
+        if code.startswith(STORE_SCHEME) or "://" in code:
+            self._check_source("code", code)
+            return code
+        path = Path(code)
+        if not path.is_absolute():
+            raise InvalidArgument(f"code: relative path {code!r} cannot be resolved by the server; the SDK and CLI "
+                                  "upload it for you, or give an absolute path")
+        if not path.is_dir():
+            raise InvalidArgument(f"code: directory {code} does not exist")
+        from strato.store.artifacts import snapshot_dir
+
+        data, digest = snapshot_dir(path)
+        key = f"{SNAPSHOT_PREFIX}{digest}.tar.gz"
+        if not self.ctx.artifacts.exists(key):
+            self.ctx.artifacts.put_bytes(key, data)
+        return STORE_SCHEME + key
+
+    def _check_source(self, field: str, source: str) -> None:
+        if source.startswith(STORE_SCHEME):
+            path = source[len(STORE_SCHEME):]
+            if not (self.ctx.artifacts.exists(path) or self.ctx.artifacts.list(path)):
+                raise InvalidArgument(f"{field}: {source} does not exist in the artifact store (upload it first)")
+            return
+        if source.startswith("file://") or "://" not in source:
+            local = Path(source.removeprefix("file://"))
+            if not local.is_absolute():
+                raise InvalidArgument(f"{field}: relative path {source!r} cannot be resolved by the server; the SDK "
+                                      "and CLI upload it for you, or give an absolute path or a URI")
+            if not local.exists():
+                raise InvalidArgument(f"{field}: path {local} does not exist")
+            return
+        from strato.store.artifacts import uri_exists
+
+        options = self.ctx.artifact_options if source.startswith("s3://") else None
+        if not uri_exists(source, options):
+            raise InvalidArgument(f"{field}: {source} does not exist (or cannot be read with the store's credentials)")
+
+    # Read ------------------------------------------------------------------------------------------
+    def get(self, name: str) -> ResourceRecord:
+        return self.ctx.store.get(KIND, name)
+
+    def list(self) -> list[ResourceRecord]:
+        return self.ctx.store.list(KIND)
+
+    def to_api(self, record: ResourceRecord) -> dict[str, Any]:
+        spec = dict(record.spec)
+        spec["secrets"] = {k: MASK for k in spec.get("secrets", {})}
+        status = {"state": record.state, **record.status}
+        return {
+            "kind": record.kind, "name": record.name, "uid": record.uid, "spec": spec, "status": status,
+            "created_at": record.created_at, "updated_at": record.updated_at,
+        }
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        record = self.get(name)
+        return [e.__dict__ for e in self.ctx.store.events(record.uid)]
+
+    def metrics(self, name: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+        record = self.get(name)
+        return [p.__dict__ for p in self.ctx.store.metrics(record.uid, names)]
+
+    def logs(self, name: str, offset: int = 0, attempt: int | None = None) -> dict[str, Any]:
+        """Log bytes from ``offset`` of one attempt (the latest by default), while it runs or after."""
+        record = self.get(name)
+        status = record.status
+        latest = int(status.get("attempt", 0))
+        attempt = attempt or latest
+        if attempt < 1:
+            return {"data": "", "next_offset": 0, "complete": JobState(record.state).terminal, "attempt": 0}
+        if attempt > latest:
+            raise NotFound(f"TrainingJob {name!r} has no attempt {attempt} (it has {latest})")
+        task_id = status.get("task_id") if attempt == latest else None
+        if task_id:
+            spec = TrainingJob.model_validate(record.spec)
+            try:
+                chunk = self.ctx.backend_for(spec).logs(task_id, offset)
+                # While the job is still active, the log may continue after the task's end is read.
+                return {"data": chunk.data.decode("utf-8", errors="replace"), "next_offset": chunk.next_offset,
+                        "complete": False, "attempt": attempt}
+            except NotFound:
+                pass  # released between our reads: the artifact copy below has it
+        path = f"{artifact_prefix(record.name, record.uid)}/attempt-{attempt}/log.txt"
+        done = JobState(record.state).terminal or attempt < latest
+        if not self.ctx.artifacts.exists(path):
+            return {"data": "", "next_offset": offset, "complete": done, "attempt": attempt}
+        size = self.ctx.artifacts.size(path)
+        data = self.ctx.artifacts.read_range(path, offset, max(0, size - offset)) if offset < size else b""
+        return {"data": data.decode("utf-8", errors="replace"), "next_offset": offset + len(data),
+                "complete": done, "attempt": attempt}
+
+    # Change ----------------------------------------------------------------------------------------
+    def stop(self, name: str) -> ResourceRecord:
+        record = self.get(name)
+        if JobState(record.state).terminal:
+            return record
+        record = self.ctx.store.set_desired(record.uid, stop=True)
+        self.wake()
+        return record
+
+    def delete(self, name: str) -> None:
+        record = self.get(name)
+        self.ctx.store.set_desired(record.uid, delete=True)
+        self.wake()

@@ -1,0 +1,64 @@
+"""Turns a stored training job into the one task the compute backend runs: the runner module, with
+the job described in ``STRATO_TASK`` and secrets kept apart so the backend never writes them down."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from strato.compute.base import TaskResources, TaskSpec
+from strato.specs.training_job import TrainingJob
+from strato.store.secrets import SecretBox
+
+
+def artifact_prefix(name: str, uid: str) -> str:
+    return f"jobs/{name}/{uid}"
+
+
+def build_task(
+    *, name: str, uid: str, spec: TrainingJob, attempt: int, artifact_url: str, artifact_options: dict[str, Any],
+    secrets: SecretBox, log_max_bytes: int | None = None,
+) -> TaskSpec:
+    payload = {
+        "job": name,
+        "uid": uid,
+        "attempt": attempt,
+        "prefix": artifact_prefix(name, uid),
+        "code": spec.code,
+        "inputs": spec.inputs,
+        "command": spec.argv,
+        "entrypoint": spec.entrypoint,
+        "hyperparameters": spec.hyperparameters,
+        "cpus": spec.resources.cpus,
+        "gpus": spec.resources.gpus,
+    }
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        # The runner and ``python`` in user commands resolve to the platform's interpreter first.
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "STRATO_TASK": json.dumps(payload),
+        "STRATO_ARTIFACT_URL": artifact_url,
+        "STRATO_ATTEMPT": str(attempt),
+        **spec.environment,
+    }
+    pythonpath = os.environ.get("PYTHONPATH")
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    secret_env = {key: secrets.decrypt(value) for key, value in spec.secrets.items()}
+    if artifact_options:
+        secret_env["STRATO_ARTIFACT_OPTIONS"] = json.dumps(artifact_options)
+    return TaskSpec(
+        command=[sys.executable, "-m", "strato.jobs.runner"],
+        env=env,
+        resources=TaskResources(cpus=spec.resources.cpus, memory=spec.resources.memory, gpus=spec.resources.gpus),
+        secret_env=secret_env,
+        labels={"strato.kind": "TrainingJob", "strato.name": name, "strato.uid": uid, "strato.attempt": str(attempt)},
+        log_max_bytes=log_max_bytes,
+    )

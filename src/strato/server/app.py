@@ -1,0 +1,61 @@
+"""The control plane's FastAPI app, built by ``create_app(settings)``. OpenAPI at ``/docs``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request, Response
+
+import strato
+from strato.config import Settings
+from strato.server.auth import ensure_token, is_loopback
+from strato.server.deps import authenticate
+from strato.server.errors import install_error_handlers
+from strato.server.observability import Metrics
+from strato.server.platform import Platform
+from strato.server.routers import artifacts, health, jobs, resources
+
+
+def create_app(settings: Settings, *, platform: Platform | None = None, run_loop: bool = True) -> FastAPI:
+    """``platform`` may be given (tests pass one with a fake backend); ``run_loop=False`` leaves the
+    reconcile loop to the caller."""
+    platform = platform or Platform.build(settings)
+    metrics = Metrics(platform.store)
+    platform.loop.on_pass = metrics.observe_pass
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_loop:
+            platform.start()
+        try:
+            yield
+        finally:
+            platform.close()
+
+    app = FastAPI(title="Strato control plane", version=strato.__version__, lifespan=lifespan,
+                  description="Training jobs and the resources around them. Every /api route takes a "
+                              "bearer token when the server listens beyond loopback.")
+    app.state.platform = platform
+    app.state.metrics = metrics
+    app.state.token = ensure_token(settings.token_path)
+    app.state.token_required = not is_loopback(settings.host)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
+        metrics.latency.labels(template).observe(time.perf_counter() - started)
+        return response
+
+    app.include_router(health.router)
+    protected = [Depends(authenticate)]
+    app.include_router(jobs.router, dependencies=protected)
+    app.include_router(artifacts.router, dependencies=protected)
+    app.include_router(resources.router, dependencies=protected)
+    return app

@@ -1,0 +1,55 @@
+"""Wires one workspace together from its settings: stores, compute backends, services and the
+reconcile loop. The API, the daemon and tests all build the platform here, one way."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from strato.compute import create_backend
+from strato.compute.base import ComputeBackend
+from strato.config import Settings
+from strato.controlplane import ReconcileLoop
+from strato.jobs.reconciler import JobContext, TrainingJobReconciler
+from strato.jobs.service import JobService
+from strato.store.artifacts import open_artifact_store
+from strato.store.metadata import MetadataStore
+from strato.store.secrets import SecretBox
+
+log = logging.getLogger("strato.server")
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    store: MetadataStore
+    artifacts: object
+    backend: ComputeBackend
+    jobs: JobService
+    loop: ReconcileLoop
+    reconcile_observers: list = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        store = MetadataStore(settings.resolved_database_url)
+        artifacts = open_artifact_store(settings.resolved_artifact_url, settings.artifact_options)
+        backend = backend or create_backend(settings)
+        ctx = JobContext(
+            store=store, artifacts=artifacts, backends={backend.name: backend}, default_backend=backend.name,
+            secrets=SecretBox(settings.home / "secret.key"), artifact_url=settings.resolved_artifact_url,
+            artifact_options=settings.artifact_options, stop_grace=settings.stop_grace,
+            log_max_bytes=settings.log_max_bytes,
+        )
+        loop = ReconcileLoop(store, [TrainingJobReconciler(ctx)], tick_interval=settings.tick_interval)
+        backend.add_listener(loop.wake)
+        return cls(settings=settings, store=store, artifacts=artifacts, backend=backend,
+                   jobs=JobService(ctx, wake=loop.wake), loop=loop)
+
+    def start(self) -> None:
+        self.loop.start()
+
+    def close(self) -> None:
+        self.loop.stop()
+        self.backend.close()  # running tasks keep running; the next control plane re-adopts them
+        self.store.close()

@@ -1,0 +1,14 @@
+"""Which spec class serves each resource kind, by kind name, plural and short aliases."""
+
+from __future__ import annotations
+
+from strato._registry import Registry
+from strato.specs.base import ResourceSpec
+from strato.specs.training_job import TrainingJob
+
+KINDS: Registry[type[ResourceSpec]] = Registry("resource kind")
+KINDS.register("TrainingJob", "trainingjobs", "job", "jobs")(TrainingJob)
+
+
+def spec_class(kind: str) -> type[ResourceSpec]:
+    return KINDS.get(kind)

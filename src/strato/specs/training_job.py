@@ -1,0 +1,100 @@
+"""The ``TrainingJob`` resource: what SageMaker's CreateTrainingJob, Vertex's CustomJob and Azure ML's
+command job describe, in one spec."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from strato.specs.base import Duration, ResourceSpec, Resources, StrictModel
+
+CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Exit codes that mean "the machine failed, not the code" by default: killed by SIGKILL (OOM killer)
+# or by SIGTERM from outside, as SageMaker retries InternalServerError but not AlgorithmError.
+DEFAULT_RETRY_EXIT_CODES = [137, 143]
+
+
+class MetricDefinition(StrictModel):
+    """A metric captured from the log, as SageMaker's MetricDefinitions: the first group is the value."""
+
+    name: str = Field(min_length=1, max_length=255)
+    regex: str
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"regex {value!r} does not compile: {exc}") from None
+        if pattern.groups < 1:
+            raise ValueError(f"regex {value!r} needs one capturing group around the value, like 'loss=([0-9.]+)'")
+        return value
+
+
+class RetryPolicy(StrictModel):
+    """Retries of infrastructure failures: an attempt that ends with one of ``exit_codes`` (or whose
+    process vanished) is started again, up to ``max_attempts`` attempts in all."""
+
+    max_attempts: int = Field(1, ge=1, le=100)
+    exit_codes: list[int] = Field(default_factory=lambda: list(DEFAULT_RETRY_EXIT_CODES))
+
+
+class TrainingJob(ResourceSpec):
+    KIND: ClassVar[str] = "TrainingJob"
+    PLURAL: ClassVar[str] = "jobs"
+
+    kind: str = "TrainingJob"
+    code: str | None = Field(None, description="code directory (snapshotted at submit) or artifact URI")
+    command: str | list[str] | None = Field(None, description="command run in the code directory")
+    entrypoint: str | None = Field(None, description="module:function called with the hyperparameters")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict, description="channel name -> local path or URI")
+    environment: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict, description="env vars stored encrypted, never shown")
+    resources: Resources = Field(default_factory=Resources)
+    max_runtime: Duration | None = None
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    metric_definitions: list[MetricDefinition] = Field(default_factory=list)
+    compute: str | None = Field(None, description="compute backend; default the workspace's")
+
+    @model_validator(mode="after")
+    def _one_way_to_run(self) -> TrainingJob:
+        if not self.command and not self.entrypoint:
+            raise ValueError("give either command (like 'python train.py') or entrypoint (like 'train:main')")
+        if self.command and self.entrypoint:
+            raise ValueError("give command or entrypoint, not both")
+        if self.entrypoint and not re.match(r"^[\w.]+:[\w]+$", self.entrypoint):
+            raise ValueError(f"entrypoint {self.entrypoint!r} must look like module:function")
+        if self.entrypoint and not self.code:
+            raise ValueError("entrypoint needs code: the directory that holds its module")
+        return self
+
+    @field_validator("inputs")
+    @classmethod
+    def _channels(cls, value: dict[str, str]) -> dict[str, str]:
+        for channel, source in value.items():
+            if not CHANNEL_RE.match(channel):
+                raise ValueError(f"input channel {channel!r} must start with a letter and use letters, digits, - or _")
+            if not source:
+                raise ValueError(f"input channel {channel!r} has an empty source")
+        return value
+
+    @field_validator("environment", "secrets")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return {k: str(v) for k, v in value.items()}
+
+    @property
+    def argv(self) -> list[str] | None:
+        if self.command is None:
+            return None
+        import shlex
+
+        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)

@@ -1,0 +1,1 @@
+"""Storage: the metadata store (SQLAlchemy) and the artifact store (fsspec)."""

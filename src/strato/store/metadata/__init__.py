@@ -1,0 +1,5 @@
+"""The metadata store (SQLAlchemy 2 + Alembic; SQLite by default, PostgreSQL by URL)."""
+
+from strato.store.metadata.store import Event, MetadataStore, MetricPoint, ResourceRecord
+
+__all__ = ["Event", "MetadataStore", "MetricPoint", "ResourceRecord"]

@@ -1,0 +1,201 @@
+"""The metadata store: resources (desired spec + observed status), their event history and metrics.
+
+One class over SQLAlchemy Core. SQLite by default (WAL, busy timeout, writers begin IMMEDIATE so
+concurrent writers queue instead of failing), PostgreSQL by URL. The schema is created and upgraded
+by Alembic on open.
+"""
+
+from __future__ import annotations
+
+import time
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from strato.errors import AlreadyExists, NotFound
+from strato.store.metadata.engine import create_engine
+from strato.store.metadata.tables import metric_points, resource_events, resources
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    uid: str
+    kind: str
+    name: str
+    spec: dict[str, Any]
+    desired: dict[str, Any]
+    status: dict[str, Any]
+    state: str
+    active: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    state: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    step: int | None
+    at: float
+
+
+def new_uid() -> str:
+    """Sortable by creation (nanoseconds first), so equal ``created_at`` still lists in submit order."""
+    return f"{time.time_ns():016x}{os.urandom(6).hex()}"
+
+
+def _record(row: sa.Row[Any]) -> ResourceRecord:
+    m = row._mapping
+    return ResourceRecord(
+        uid=m["uid"], kind=m["kind"], name=m["name"], spec=m["spec"], desired=m["desired"], status=m["status"],
+        state=m["state"], active=m["active"], created_at=m["created_at"], updated_at=m["updated_at"],
+    )
+
+
+class MetadataStore:
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time, migrate: bool = True):
+        self.url = url
+        self.engine = create_engine(url)
+        self.clock = clock
+        if migrate:
+            self.upgrade()
+
+    # Schema ----------------------------------------------------------------------------------------
+    def upgrade(self, revision: str = "head") -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._write() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # Resources -------------------------------------------------------------------------------------
+    def create(
+        self, kind: str, name: str, spec: dict[str, Any], *, state: str, reason: str, message: str,
+        status: dict[str, Any] | None = None, active: bool = True,
+    ) -> ResourceRecord:
+        """Insert a resource and its first event. ``AlreadyExists`` if (kind, name) is taken."""
+        now = self.clock()
+        uid = new_uid()
+        row = {
+            "uid": uid, "kind": kind, "name": name, "spec": spec, "desired": {}, "status": status or {},
+            "state": state, "active": active, "created_at": now, "updated_at": now,
+        }
+        try:
+            with self._write() as conn:
+                conn.execute(resources.insert().values(**row))
+                conn.execute(resource_events.insert().values(
+                    resource_uid=uid, at=now, state=state, reason=reason, message=message))
+        except sa.exc.IntegrityError:
+            raise AlreadyExists(f"{kind} {name!r} already exists", details={"kind": kind, "name": name}) from None
+        return ResourceRecord(**row)  # type: ignore[arg-type]
+
+    def get(self, kind: str, name: str) -> ResourceRecord:
+        with self._read() as conn:
+            row = conn.execute(sa.select(resources).where(resources.c.kind == kind, resources.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"{kind} {name!r} not found", details={"kind": kind, "name": name})
+        return _record(row)
+
+    def get_by_uid(self, uid: str) -> ResourceRecord:
+        with self._read() as conn:
+            row = conn.execute(sa.select(resources).where(resources.c.uid == uid)).first()
+        if row is None:
+            raise NotFound(f"resource {uid} not found")
+        return _record(row)
+
+    def list(self, kind: str | None = None, *, active: bool | None = None) -> list[ResourceRecord]:
+        query = sa.select(resources).order_by(resources.c.created_at, resources.c.uid)
+        if kind is not None:
+            query = query.where(resources.c.kind == kind)
+        if active is not None:
+            query = query.where(resources.c.active == active)
+        with self._read() as conn:
+            return [_record(r) for r in conn.execute(query)]
+
+    def set_desired(self, uid: str, **changes: Any) -> ResourceRecord:
+        """Merge ``changes`` into what the user wants (stop, delete, ...). Written by the API only."""
+        with self._write() as conn:
+            row = conn.execute(sa.select(resources.c.desired).where(resources.c.uid == uid)).first()
+            if row is None:
+                raise NotFound(f"resource {uid} not found")
+            desired = {**row.desired, **changes}
+            conn.execute(resources.update().where(resources.c.uid == uid).values(
+                desired=desired, active=True, updated_at=self.clock()))
+        return self.get_by_uid(uid)
+
+    def update_status(
+        self, uid: str, status: dict[str, Any], *, state: str | None = None, reason: str = "", message: str = "",
+        active: bool | None = None,
+    ) -> None:
+        """Write the observed status; when ``state`` changes, append an event with the reason."""
+        now = self.clock()
+        with self._write() as conn:
+            current = conn.execute(sa.select(resources.c.state).where(resources.c.uid == uid)).scalar_one_or_none()
+            if current is None:
+                raise NotFound(f"resource {uid} not found")
+            values: dict[str, Any] = {"status": status, "updated_at": now}
+            if active is not None:
+                values["active"] = active
+            if state is not None and state != current:
+                values["state"] = state
+                conn.execute(resource_events.insert().values(
+                    resource_uid=uid, at=now, state=state, reason=reason or state, message=message))
+            conn.execute(resources.update().where(resources.c.uid == uid).values(**values))
+
+    def delete(self, uid: str) -> None:
+        with self._write() as conn:
+            conn.execute(metric_points.delete().where(metric_points.c.resource_uid == uid))
+            conn.execute(resource_events.delete().where(resource_events.c.resource_uid == uid))
+            conn.execute(resources.delete().where(resources.c.uid == uid))
+
+    # History ---------------------------------------------------------------------------------------
+    def events(self, uid: str) -> list[Event]:
+        query = sa.select(resource_events).where(resource_events.c.resource_uid == uid).order_by(resource_events.c.id)
+        with self._read() as conn:
+            return [Event(at=r.at, state=r.state, reason=r.reason, message=r.message) for r in conn.execute(query)]
+
+    # Metrics ---------------------------------------------------------------------------------------
+    def add_metrics(self, uid: str, points: Iterable[MetricPoint]) -> None:
+        rows = [{"resource_uid": uid, "name": p.name, "value": p.value, "step": p.step, "at": p.at} for p in points]
+        if rows:
+            with self._write() as conn:
+                conn.execute(metric_points.insert(), rows)
+
+    def metrics(self, uid: str, names: Sequence[str] | None = None) -> list[MetricPoint]:
+        query = sa.select(metric_points).where(metric_points.c.resource_uid == uid).order_by(metric_points.c.id)
+        if names:
+            query = query.where(metric_points.c.name.in_(list(names)))
+        with self._read() as conn:
+            return [MetricPoint(name=r.name, value=r.value, step=r.step, at=r.at) for r in conn.execute(query)]

@@ -1,0 +1,38 @@
+"""Fixtures shared by every test directory: settings in a temporary home, and a fresh PostgreSQL
+database per test session on the real server at 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strato.config import Settings, load_settings
+
+POSTGRES_ADMIN_URL = os.environ.get("STRATO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(home=tmp_path / "home", environ={})
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the real PostgreSQL server, dropped after the session."""
+    import psycopg
+
+    name = f"strato_test_{uuid.uuid4().hex[:10]}"
+    admin = POSTGRES_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {admin} ({exc}); .ci/run starts it")
+    base = admin.rsplit("/", 1)[0]
+    yield f"postgresql+psycopg://{base.removeprefix('postgresql://')}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
