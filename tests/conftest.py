@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from strato.config import Settings, load_settings
+from tests.s3_server import s3_store_url
+
+__all__ = ["s3_store_url"]
 
 POSTGRES_ADMIN_URL = os.environ.get("STRATO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

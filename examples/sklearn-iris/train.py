@@ -23,8 +23,9 @@ if __name__ == "__main__":
 
     frame = pd.concat(pd.read_csv(os.path.join(args.train, name)) for name in sorted(os.listdir(args.train)))
     features, labels = frame.drop(columns=["target"]), frame["target"]
-    x_train, x_test, y_train, y_test = train_test_split(features, labels, test_size=0.3,
-                                                        random_state=args.random_state, stratify=labels)
+    x_train, x_test, y_train, y_test = train_test_split(
+        features, labels, test_size=0.3, random_state=args.random_state, stratify=labels
+    )
     model = DecisionTreeClassifier(max_leaf_nodes=args.max_leaf_nodes, random_state=args.random_state)
     for depth in range(1, 4):  # a short "training curve" so there is a metric series to see
         model.set_params(max_depth=depth).fit(x_train, y_train)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from strato._version import __version__
 
 _EXPORTS = {
     "connect": "strato.client",
@@ -29,7 +29,20 @@ _EXPORTS = {
     "load_settings": "strato.config",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Client",
+    "Job",
+    "MetricDefinition",
+    "Resources",
+    "RetryPolicy",
+    "Settings",
+    "StratoError",
+    "TrainingJob",
+    "__version__",
+    "connect",
+    "load_settings",
+    "load_yaml_file",
+]
 
 if TYPE_CHECKING:
     from strato.client import Client, Job, connect

@@ -1,9 +1,9 @@
 """What user code may import inside a Strato job. Standard library only, so importing it costs nothing.
 
-    from strato import runtime
-    runtime.report(loss=0.12, step=3)          # recorded as job metrics
-    ckpt = runtime.checkpoint_dir()            # synced to the artifact store
-    runtime.on_interruption(save_checkpoint)   # called on SIGTERM (stop, spot notice)
+from strato import runtime
+runtime.report(loss=0.12, step=3)          # recorded as job metrics
+ckpt = runtime.checkpoint_dir()            # synced to the artifact store
+runtime.on_interruption(save_checkpoint)   # called on SIGTERM (stop, spot notice)
 """
 
 from __future__ import annotations

@@ -169,6 +169,9 @@ def test_exists(store: ArtifactStore) -> None:
     assert store.exists("dir")
     assert not store.exists("di")
     assert not store.exists("dir/other")
+    assert store.is_file("dir/file.txt")
+    assert not store.is_file("dir")
+    assert not store.is_file("dir/other")
 
 
 def test_size(store: ArtifactStore) -> None:

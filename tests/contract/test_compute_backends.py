@@ -133,9 +133,7 @@ CAPACITY = TaskResources(cpus=2, memory=2 * GiB)
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Driver]:
     d: Driver
     if request.param == "local":
-        backend = LocalBackend(
-            tmp_path / "runs", cpus=CAPACITY.cpus, memory=CAPACITY.memory, sample_interval=0.2
-        )
+        backend = LocalBackend(tmp_path / "runs", cpus=CAPACITY.cpus, memory=CAPACITY.memory, sample_interval=0.2)
         d = LocalDriver(backend, tmp_path / "ctl")
     else:
         d = FakeDriver(FakeBackend(CAPACITY))

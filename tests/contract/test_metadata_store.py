@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -15,10 +16,7 @@ from strato.store.metadata import MetadataStore, MetricPoint
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> MetadataStore:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
+    url = f"sqlite:///{tmp_path / 'meta.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     s = MetadataStore(url)
     if request.param == "postgres":  # one database per session: start each test empty
         for record in s.list():
@@ -46,12 +44,14 @@ def test_status_transitions_are_recorded_with_reasons(store: MetadataStore) -> N
     record = store.create("TrainingJob", "j", {}, state="Pending", reason="Created", message="stored")
     store.update_status(record.uid, {"attempt": 1}, state="Running", reason="TaskStarted", message="go")
     store.update_status(record.uid, {"attempt": 1, "log_offset": 5})  # no state change: no event
-    store.update_status(record.uid, {"attempt": 1}, state="Completed", reason="Completed", message="done",
-                        active=False)
+    store.update_status(record.uid, {"attempt": 1}, state="Completed", reason="Completed", message="done", active=False)
     events = store.events(record.uid)
     assert [(e.state, e.reason, e.message) for e in events] == [
-        ("Pending", "Created", "stored"), ("Running", "TaskStarted", "go"), ("Completed", "Completed", "done")]
-    assert all(a.at <= b.at for a, b in zip(events, events[1:], strict=False))
+        ("Pending", "Created", "stored"),
+        ("Running", "TaskStarted", "go"),
+        ("Completed", "Completed", "done"),
+    ]
+    assert all(a.at <= b.at for a, b in itertools.pairwise(events))
     assert store.list("TrainingJob", active=True) == []
     assert store.get_by_uid(record.uid).status == {"attempt": 1}
 
@@ -66,10 +66,14 @@ def test_desired_and_status_do_not_overwrite_each_other(store: MetadataStore) ->
 
 def test_metrics_round_trip_in_order(store: MetadataStore) -> None:
     record = store.create("TrainingJob", "j", {}, state="Running", reason="Created", message="")
-    store.add_metrics(record.uid, [MetricPoint("loss", 0.5, 1, 10.0), MetricPoint("acc", 0.9, None, 11.0),
-                                   MetricPoint("loss", 0.25, 2, 12.0)])
-    assert [(p.name, p.value, p.step) for p in store.metrics(record.uid, ["loss"])] == [("loss", 0.5, 1),
-                                                                                         ("loss", 0.25, 2)]
+    store.add_metrics(
+        record.uid,
+        [MetricPoint("loss", 0.5, 1, 10.0), MetricPoint("acc", 0.9, None, 11.0), MetricPoint("loss", 0.25, 2, 12.0)],
+    )
+    assert [(p.name, p.value, p.step) for p in store.metrics(record.uid, ["loss"])] == [
+        ("loss", 0.5, 1),
+        ("loss", 0.25, 2),
+    ]
     assert len(store.metrics(record.uid)) == 3
 
 
@@ -111,7 +115,8 @@ def test_sqlite_concurrent_processes(tmp_path: Path) -> None:
     script = (
         "import sys; from strato.store.metadata import MetadataStore\n"
         "s = MetadataStore(sys.argv[1])\n"
-        "for i in range(40): s.create('TrainingJob', f'p{sys.argv[2]}-{i}', {}, state='Pending', reason='C', message='')\n"
+        "for i in range(40):\n"
+        "    s.create('TrainingJob', f'p{sys.argv[2]}-{i}', {}, state='Pending', reason='C', message='')\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, url, str(n)]) for n in range(4)]
     assert [p.wait(120) for p in procs] == [0, 0, 0, 0]

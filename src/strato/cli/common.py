@@ -10,12 +10,18 @@ import typer
 
 from strato.client import Client, connect
 
-Home = Annotated[Path | None, typer.Option("--home", help="Workspace home (default ~/.strato).",
-                                           envvar="STRATO_HOME", show_default=False)]
-Url = Annotated[str | None, typer.Option("--url", help="Control plane URL (default: the home's).",
-                                         envvar="STRATO_URL", show_default=False)]
-Token = Annotated[str | None, typer.Option("--token", help="API token (default: the home's).",
-                                           envvar="STRATO_TOKEN", show_default=False)]
+Home = Annotated[
+    Path | None,
+    typer.Option("--home", help="Workspace home (default ~/.strato).", envvar="STRATO_HOME", show_default=False),
+]
+Url = Annotated[
+    str | None,
+    typer.Option("--url", help="Control plane URL (default: the home's).", envvar="STRATO_URL", show_default=False),
+]
+Token = Annotated[
+    str | None,
+    typer.Option("--token", help="API token (default: the home's).", envvar="STRATO_TOKEN", show_default=False),
+]
 
 
 class Output(StrEnum):

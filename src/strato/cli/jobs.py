@@ -51,7 +51,10 @@ def submit(
     max_runtime: Annotated[str | None, typer.Option(help="Stop after this long, like 30m.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Attempts on infrastructure failures.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job and stream its log.")] = False,
-    home: Home = None, url: Url = None, token: Token = None, output: OutputOpt = Output.table,
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+    output: OutputOpt = Output.table,
 ) -> None:
     """Submit a script as a training job. Repeat --hp NAME=VALUE, --input CHANNEL=PATH, --env,
     --secret and --metric NAME=REGEX as needed."""
@@ -63,10 +66,14 @@ def submit(
     except ValueError:
         raise InvalidArgument(f"script {script} is not inside the code directory {code_dir}") from None
     document: dict[str, Any] = {
-        "kind": "TrainingJob", "name": name or default_name(script), "code": str(code_dir),
+        "kind": "TrainingJob",
+        "name": name or default_name(script),
+        "code": str(code_dir),
         "command": ["python", relative.as_posix()],
-        "hyperparameters": _pairs(hp, "--hp", typed=True), "inputs": _pairs(input, "--input"),
-        "environment": _pairs(env, "--env"), "secrets": _pairs(secret, "--secret"),
+        "hyperparameters": _pairs(hp, "--hp", typed=True),
+        "inputs": _pairs(input, "--input"),
+        "environment": _pairs(env, "--env"),
+        "secrets": _pairs(secret, "--secret"),
         "metric_definitions": [{"name": k, "regex": v} for k, v in _pairs(metric, "--metric").items()],
     }
     resources = {k: v for k, v in {"cpus": cpus, "memory": memory}.items() if v is not None}

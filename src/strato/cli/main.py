@@ -11,13 +11,22 @@ from strato.cli.output import errors
 from strato.errors import StratoError
 
 app = typer.Typer(
-    name="strato", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="strato",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="Strato: training jobs and the ML platform around them, on this machine or a Ray cluster.",
 )
-for command in (server.up, server.down, server.status, server.server):
-    app.command()(command)
-for command in (verbs.apply, verbs.get, verbs.delete, verbs.logs, verbs.wait, verbs.stop):
-    app.command()(command)
+app.command()(server.up)
+app.command()(server.down)
+app.command()(server.status)
+app.command()(server.server)
+app.command()(verbs.apply)
+app.command()(verbs.get)
+app.command()(verbs.delete)
+app.command()(verbs.logs)
+app.command()(verbs.wait)
+app.command()(verbs.stop)
 app.add_typer(jobs.app, name="jobs")
 
 
@@ -33,7 +42,9 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except StratoError as exc:
-        errors.print(f"error: {exc.message}", markup=False, highlight=False)
+        # One line: soft_wrap stops Rich wrapping at the terminal width (80 columns when stderr is a pipe).
+        message = " ".join(exc.message.splitlines())
+        errors.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 
@@ -36,8 +36,14 @@ def jobs_table(items: list[dict[str, Any]]) -> Table:
     for item in items:
         status = item["status"]
         metrics = ", ".join(f"{k}={v:g}" for k, v in list(status.get("metrics", {}).items())[:3])
-        table.add_row(item["name"], _state(status["state"]), str(status.get("attempt", 0)), duration(status),
-                      metrics or "-", when(item.get("created_at")))
+        table.add_row(
+            item["name"],
+            _state(status["state"]),
+            str(status.get("attempt", 0)),
+            duration(status),
+            metrics or "-",
+            when(item.get("created_at")),
+        )
     return table
 
 
@@ -53,7 +59,7 @@ def job_detail(item: dict[str, Any]) -> None:
         console.print(f"  message:  {status['message']}", markup=False, highlight=False)
     for key in ("attempt", "exit_code", "model_uri", "output_uri", "log_uri"):
         if status.get(key) is not None:
-            console.print(f"  {key + ':':<10}{status[key]}", markup=False, highlight=False)
+            console.print(f"  {key}: {status[key]}", markup=False, highlight=False)
     console.print(f"  duration: {duration(status)}")
     for name, value in status.get("metrics", {}).items():
         console.print(f"  metric    {name} = {value:g}")

@@ -12,10 +12,12 @@ from strato.cli.output import console, print_json
 from strato.config import load_settings
 from strato.server import daemon
 
-Host = Annotated[str | None, typer.Option("--host", help="Interface to listen on (default 127.0.0.1).",
-                                          show_default=False)]
-Port = Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8700; 0 picks a free one).",
-                                          show_default=False)]
+Host = Annotated[
+    str | None, typer.Option("--host", help="Interface to listen on (default 127.0.0.1).", show_default=False)
+]
+Port = Annotated[
+    int | None, typer.Option("--port", help="Port to listen on (default 8700; 0 picks a free one).", show_default=False)
+]
 
 
 def up(home: Home = None, host: Host = None, port: Port = None, output: OutputOpt = Output.table) -> None:
@@ -32,8 +34,9 @@ def down(home: Home = None) -> None:
     """Stop the control plane of the home. Running jobs keep running and are re-adopted by the next one."""
     settings = load_settings(home=home)
     info = daemon.stop(settings)
-    console.print(f"stopped the control plane (pid {info.pid})" if info else
-                  f"no control plane runs for home {settings.home}")
+    console.print(
+        f"stopped the control plane (pid {info.pid})" if info else f"no control plane runs for home {settings.home}"
+    )
 
 
 def status(home: Home = None, output: OutputOpt = Output.table) -> None:
@@ -48,18 +51,31 @@ def status(home: Home = None, output: OutputOpt = Output.table) -> None:
     elif info is None:
         console.print(f"no control plane runs for home {settings.home} (start it with `strato up`)")
     else:
-        console.print(f"running at {info.url} (pid {info.pid}, home {info.home}, "
-                      f"{'healthy' if data['healthy'] else 'not answering'})")
+        console.print(
+            f"running at {info.url} (pid {info.pid}, home {info.home}, "
+            f"{'healthy' if data['healthy'] else 'not answering'})"
+        )
     if info is None:
         raise typer.Exit(3)
 
 
-def server(home: Home = None, host: Host = None, port: Port = None,
-           database_url: Annotated[str | None, typer.Option(help="Metadata database URL.")] = None,
-           artifact_url: Annotated[str | None, typer.Option(help="Artifact store URL.")] = None) -> None:
+def server(
+    home: Home = None,
+    host: Host = None,
+    port: Port = None,
+    database_url: Annotated[str | None, typer.Option(help="Metadata database URL.")] = None,
+    artifact_url: Annotated[str | None, typer.Option(help="Artifact store URL.")] = None,
+) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    daemon.serve(load_settings(home=Path(home) if home else None, host=host, port=port, database_url=database_url,
-                               artifact_url=artifact_url))
+    daemon.serve(
+        load_settings(
+            home=Path(home) if home else None,
+            host=host,
+            port=port,
+            database_url=database_url,
+            artifact_url=artifact_url,
+        )
+    )

@@ -21,8 +21,13 @@ def _plural(kind: str) -> str:
     return KINDS.get(kind).PLURAL
 
 
-def apply(file: Annotated[Path, typer.Option("-f", "--file", help="YAML file with one or more resources.")],
-          home: Home = None, url: Url = None, token: Token = None, output: OutputOpt = Output.table) -> None:
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="YAML file with one or more resources.")],
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+    output: OutputOpt = Output.table,
+) -> None:
     """Create or update the resources in a YAML file (idempotent)."""
     specs = load_yaml_file(file)
     with client(home, url, token) as c:
@@ -34,8 +39,14 @@ def apply(file: Annotated[Path, typer.Option("-f", "--file", help="YAML file wit
         console.print(f"{job.data['kind']} {job.name} applied ({job.status})")
 
 
-def get(kind: Kind, name: Annotated[str | None, typer.Argument(help="Name; all when omitted.")] = None,
-        home: Home = None, url: Url = None, token: Token = None, output: OutputOpt = Output.table) -> None:
+def get(
+    kind: Kind,
+    name: Annotated[str | None, typer.Argument(help="Name; all when omitted.")] = None,
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+    output: OutputOpt = Output.table,
+) -> None:
     """List resources of a kind, or show one."""
     plural = _plural(kind)
     with client(home, url, token) as c:
@@ -60,9 +71,15 @@ def _only_jobs(kind: str) -> None:
         raise InvalidArgument(f"this verb works on jobs, not {kind!r}")
 
 
-def logs(kind: Kind, name: Name, follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep streaming.")] = False,
-         attempt: Annotated[int | None, typer.Option(help="Attempt number (default the latest).")] = None,
-         home: Home = None, url: Url = None, token: Token = None) -> None:
+def logs(
+    kind: Kind,
+    name: Name,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep streaming.")] = False,
+    attempt: Annotated[int | None, typer.Option(help="Attempt number (default the latest).")] = None,
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     """Print a job's log (stdout and stderr)."""
     _only_jobs(kind)
     with client(home, url, token) as c:
@@ -71,9 +88,15 @@ def logs(kind: Kind, name: Name, follow: Annotated[bool, typer.Option("-f", "--f
             sys.stdout.flush()
 
 
-def wait(kind: Kind, name: Name,
-         timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
-         home: Home = None, url: Url = None, token: Token = None, output: OutputOpt = Output.table) -> None:
+def wait(
+    kind: Kind,
+    name: Name,
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+    output: OutputOpt = Output.table,
+) -> None:
     """Wait until a job ends; exit 0 when it completed, 1 otherwise."""
     _only_jobs(kind)
     with client(home, url, token) as c, console.status(f"waiting for {name}"):

@@ -46,8 +46,9 @@ class Client:
         self.close()
 
 
-def connect(url: str | None = None, *, home: str | Path | None = None, token: str | None = None,
-            start: bool = True) -> Client:
+def connect(
+    url: str | None = None, *, home: str | Path | None = None, token: str | None = None, start: bool = True
+) -> Client:
     """Connect to ``url`` or ``STRATO_URL``; otherwise to the control plane of the home, starting it
     as a daemon when none runs (``start=False`` raises instead)."""
     settings = load_settings(home=home, url=url, token=token)

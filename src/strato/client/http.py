@@ -20,8 +20,10 @@ class Transport:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.ConnectError:
-            raise Unavailable(f"cannot reach the Strato control plane at {self.url} (connection refused); "
-                              "start it with `strato up` or set STRATO_URL") from None
+            raise Unavailable(
+                f"cannot reach the Strato control plane at {self.url} (connection refused); "
+                "start it with `strato up` or set STRATO_URL"
+            ) from None
         except httpx.TimeoutException:
             raise Unavailable(f"the Strato control plane at {self.url} did not answer in time") from None
         if response.status_code >= 400 and method != "HEAD":

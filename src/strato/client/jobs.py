@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,10 +93,10 @@ class JobsClient:
     def delete(self, name: str) -> None:
         self._t.request("DELETE", f"/api/v1/jobs/{name}")
 
-    def events(self, name: str) -> list[dict[str, Any]]:
+    def events(self, name: str) -> builtins.list[dict[str, Any]]:
         return list(self._t.json("GET", f"/api/v1/jobs/{name}/events"))
 
-    def metric_history(self, name: str, metric: str | None = None) -> list[dict[str, Any]]:
+    def metric_history(self, name: str, metric: str | None = None) -> builtins.list[dict[str, Any]]:
         params = {"name": metric} if metric else None
         return list(self._t.json("GET", f"/api/v1/jobs/{name}/metrics", params=params))
 

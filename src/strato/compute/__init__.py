@@ -59,9 +59,7 @@ def _fake(settings: Settings) -> ComputeBackend:
     # Sized like the local backend would be when limits are set, so a demo behaves alike.
     default = TaskResources(cpus=4, memory=16 * 1024**3)
     return FakeBackend(
-        TaskResources(
-            cpus=settings.local_cpus or default.cpus, memory=settings.local_memory or default.memory
-        )
+        TaskResources(cpus=settings.local_cpus or default.cpus, memory=settings.local_memory or default.memory)
     )
 
 

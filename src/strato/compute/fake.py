@@ -135,9 +135,7 @@ class FakeBackend(ComputeBackend):
             task = self._get(task_id)
             if task.state.finished:
                 return None
-            return task.usage or UsageSample(
-                timestamp=self._clock(), cpu_percent=0.0, memory=0, peak_memory=0
-            )
+            return task.usage or UsageSample(timestamp=self._clock(), cpu_percent=0.0, memory=0, peak_memory=0)
 
     def release(self, task_id: str) -> None:
         with self._lock:
@@ -145,9 +143,7 @@ class FakeBackend(ComputeBackend):
             if task is None:
                 return
             if not task.state.finished:
-                raise Conflict(
-                    f"task {task_id!r} is still running; stop it and wait for it to end before releasing it"
-                )
+                raise Conflict(f"task {task_id!r} is still running; stop it and wait for it to end before releasing it")
             del self._tasks[task_id]
 
     def list_tasks(self) -> list[str]:
@@ -190,9 +186,7 @@ class FakeBackend(ComputeBackend):
         with self._lock:
             task = self._get(task_id)
             peak = max(memory, task.usage.peak_memory if task.usage else 0)
-            task.usage = UsageSample(
-                timestamp=self._clock(), cpu_percent=cpu_percent, memory=memory, peak_memory=peak
-            )
+            task.usage = UsageSample(timestamp=self._clock(), cpu_percent=cpu_percent, memory=memory, peak_memory=peak)
 
     def _get(self, task_id: str) -> _FakeTask:
         try:

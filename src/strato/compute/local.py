@@ -208,9 +208,7 @@ class LocalBackend(ComputeBackend):
             self._starting.discard(task_id)
             if task_id in self._held:  # not already seen ending by a concurrent status()
                 self._trackers[task_id] = _UsageTracker(pid_info["pid"], pid_info["create_time"], 0)
-        threading.Thread(
-            target=self._reap, args=(task_id, proc), name=f"strato-reap-{task_id}", daemon=True
-        ).start()
+        threading.Thread(target=self._reap, args=(task_id, proc), name=f"strato-reap-{task_id}", daemon=True).start()
         return task_id
 
     def _start(self, task_id: str, spec: TaskSpec) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
@@ -336,8 +334,7 @@ class LocalBackend(ComputeBackend):
             TaskState.LOST,
             started_at=started_at,
             message="the task's process vanished without recording an exit (the machine or the control "
-            "plane was restarted, or the process was killed from outside)"
-            + (f": {shim_err}" if shim_err else ""),
+            "plane was restarted, or the process was killed from outside)" + (f": {shim_err}" if shim_err else ""),
             peak_memory=saved.get("peak_memory"),
         )
 
@@ -424,9 +421,7 @@ class LocalBackend(ComputeBackend):
         except NotFound:
             return
         if not self.status(task_id).state.finished:
-            raise Conflict(
-                f"task {task_id!r} is still running; stop it and wait for it to end before releasing it"
-            )
+            raise Conflict(f"task {task_id!r} is still running; stop it and wait for it to end before releasing it")
         self._on_end(task_id)
         shutil.rmtree(task_dir, ignore_errors=True)
 

@@ -29,7 +29,11 @@ class Reconciler(Protocol):
 
 class ReconcileLoop:
     def __init__(
-        self, store: MetadataStore, reconcilers: list[Reconciler], *, tick_interval: float = 0.5,
+        self,
+        store: MetadataStore,
+        reconcilers: list[Reconciler],
+        *,
+        tick_interval: float = 0.5,
         on_pass: Callable[[float, int, int], None] | None = None,
     ):
         self.store = store

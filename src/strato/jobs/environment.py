@@ -99,8 +99,15 @@ def _vertex_data_uri(channel_dir: Path) -> str:
 
 
 def script_environment(
-    dirs: JobDirs, *, job_name: str, channels: list[str], hyperparameters: dict[str, Any], cpus: float,
-    gpus: int, user_args: list[str], entry: str,
+    dirs: JobDirs,
+    *,
+    job_name: str,
+    channels: list[str],
+    hyperparameters: dict[str, Any],
+    cpus: float,
+    gpus: int,
+    user_args: list[str],
+    entry: str,
 ) -> dict[str, str]:
     """Every variable the three platforms' training scripts read."""
     hps_text = {k: hyperparameter_text(v) for k, v in hyperparameters.items()}
@@ -137,12 +144,20 @@ def script_environment(
         "SM_MODULE_DIR": str(dirs.code),
         "SM_USER_ENTRY_POINT": entry,
         "SM_LOG_LEVEL": "20",
-        "SM_TRAINING_ENV": json.dumps({
-            "job_name": job_name, "hyperparameters": hyperparameters, "channel_input_dirs":
-            {c: str(dirs.channel(c)) for c in channels}, "model_dir": str(dirs.model), "output_data_dir":
-            str(dirs.output_data), "current_host": HOST, "hosts": [HOST], "num_cpus": num_cpus, "num_gpus": gpus,
-            "user_entry_point": entry,
-        }),
+        "SM_TRAINING_ENV": json.dumps(
+            {
+                "job_name": job_name,
+                "hyperparameters": hyperparameters,
+                "channel_input_dirs": {c: str(dirs.channel(c)) for c in channels},
+                "model_dir": str(dirs.model),
+                "output_data_dir": str(dirs.output_data),
+                "current_host": HOST,
+                "hosts": [HOST],
+                "num_cpus": num_cpus,
+                "num_gpus": gpus,
+                "user_entry_point": entry,
+            }
+        ),
         # Vertex AI custom training
         "AIP_MODEL_DIR": str(dirs.model),
         "AIP_CHECKPOINT_DIR": str(dirs.checkpoints),
@@ -150,8 +165,9 @@ def script_environment(
         "AIP_DATA_FORMAT": "csv",
         "CLOUD_ML_JOB_ID": job_name,
         "CLOUD_ML_PROJECT_ID": "local",
-        "CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["localhost:2222"]},
-                                    "task": {"type": "workerpool0", "index": 0}}),
+        "CLUSTER_SPEC": json.dumps(
+            {"cluster": {"workerpool0": ["localhost:2222"]}, "task": {"type": "workerpool0", "index": 0}}
+        ),
     }
     for channel in channels:
         key = channel.upper().replace("-", "_")
@@ -169,8 +185,9 @@ def script_environment(
 def write_config_files(dirs: JobDirs, hyperparameters: dict[str, Any], channels: list[str]) -> None:
     """The /opt/ml/input/config files SageMaker containers read."""
     (dirs.config / "hyperparameters.json").write_text(
-        json.dumps({k: hyperparameter_text(v) for k, v in hyperparameters.items()}))
+        json.dumps({k: hyperparameter_text(v) for k, v in hyperparameters.items()})
+    )
     (dirs.config / "resourceconfig.json").write_text(
-        json.dumps({"current_host": HOST, "hosts": [HOST], "network_interface_name": "lo"}))
-    (dirs.config / "inputdataconfig.json").write_text(
-        json.dumps({c: {"TrainingInputMode": "File"} for c in channels}))
+        json.dumps({"current_host": HOST, "hosts": [HOST], "network_interface_name": "lo"})
+    )
+    (dirs.config / "inputdataconfig.json").write_text(json.dumps({c: {"TrainingInputMode": "File"} for c in channels}))

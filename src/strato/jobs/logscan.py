@@ -3,6 +3,7 @@ user's metric definitions (SageMaker MetricDefinitions: a regex whose first grou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -43,13 +44,11 @@ class LogScanner:
                 result.phases.append(phase.group(1))
                 return
             if line.startswith(REPORT_PREFIX):
-                self._reported(line[len(REPORT_PREFIX):], result)
+                self._reported(line[len(REPORT_PREFIX) :], result)
                 return
             if line.startswith(FAILURE_PREFIX):
-                try:
-                    result.failure_reason = str(json.loads(line[len(FAILURE_PREFIX):]))
-                except json.JSONDecodeError:
-                    pass
+                with contextlib.suppress(json.JSONDecodeError):
+                    result.failure_reason = str(json.loads(line[len(FAILURE_PREFIX) :]))
                 return
         for name, pattern in self._definitions:
             for match in pattern.finditer(line):

@@ -74,14 +74,26 @@ class TrainingJobReconciler:
     def _start(self, record: ResourceRecord, spec: TrainingJob, status: dict[str, Any]) -> None:
         store, now = self.ctx.store, self.ctx.clock()
         if record.desired.get("stop"):
-            store.update_status(record.uid, status, state=JobState.STOPPED, reason=Reason.STOP_REQUESTED,
-                                message="stopped before it started", active=False)
+            store.update_status(
+                record.uid,
+                status,
+                state=JobState.STOPPED,
+                reason=Reason.STOP_REQUESTED,
+                message="stopped before it started",
+                active=False,
+            )
             return
         attempt = int(status.get("attempt", 0)) + 1
         backend = self.ctx.backend_for(spec)
         task = build_task(
-            name=record.name, uid=record.uid, spec=spec, attempt=attempt, artifact_url=self.ctx.artifact_url,
-            artifact_options=self.ctx.artifact_options, secrets=self.ctx.secrets, log_max_bytes=self.ctx.log_max_bytes,
+            name=record.name,
+            uid=record.uid,
+            spec=spec,
+            attempt=attempt,
+            artifact_url=self.ctx.artifact_url,
+            artifact_options=self.ctx.artifact_options,
+            secrets=self.ctx.secrets,
+            log_max_bytes=self.ctx.log_max_bytes,
         )
         try:
             task_id = backend.submit(task)
@@ -92,13 +104,19 @@ class TrainingJobReconciler:
                 store.update_status(record.uid, status, reason=Reason.WAITING_FOR_RESOURCES)
             return
         status.update(
-            attempt=attempt, task_id=task_id, backend=backend.name, log_offset=0, attempt_started_at=now,
-            started_at=status.get("started_at") or now, message=f"attempt {attempt} started as task {task_id}",
+            attempt=attempt,
+            task_id=task_id,
+            backend=backend.name,
+            log_offset=0,
+            attempt_started_at=now,
+            started_at=status.get("started_at") or now,
+            message=f"attempt {attempt} started as task {task_id}",
         )
         status.pop("stop_reason", None)
         status.setdefault("attempts", []).append({"attempt": attempt, "task_id": task_id, "started_at": now})
-        store.update_status(record.uid, status, state=JobState.STARTING, reason=Reason.TASK_STARTED,
-                            message=status["message"])
+        store.update_status(
+            record.uid, status, state=JobState.STARTING, reason=Reason.TASK_STARTED, message=status["message"]
+        )
 
     # Starting / Running / Uploading / Stopping ------------------------------------------------------
     def _observe(self, record: ResourceRecord, spec: TrainingJob, state: JobState, status: dict[str, Any]) -> None:
@@ -114,8 +132,11 @@ class TrainingJobReconciler:
         phases = self._scan_logs(record, spec, backend, task_id, status)
         for phase in phases:
             target = PHASES.get(phase)
-            if target and new_state is not JobState.STOPPING and \
-                    PHASE_ORDER.index(target) > PHASE_ORDER.index(new_state):
+            if (
+                target
+                and new_state is not JobState.STOPPING
+                and PHASE_ORDER.index(target) > PHASE_ORDER.index(new_state)
+            ):
                 new_state, reason, message = target, Reason.PHASE, f"{phase}"
         self._sample_usage(record, backend, task_id, status)
 
@@ -140,18 +161,22 @@ class TrainingJobReconciler:
         try:
             return backend.status(task_id)
         except NotFound:
-            return TaskStatus(task_id, TaskState.LOST, message=f"task {task_id} is unknown to the {backend.name} backend")
+            return TaskStatus(
+                task_id, TaskState.LOST, message=f"task {task_id} is unknown to the {backend.name} backend"
+            )
 
-    def _scan_logs(self, record: ResourceRecord, spec: TrainingJob, backend: ComputeBackend, task_id: str,
-                   status: dict[str, Any]) -> list[str]:
+    def _scan_logs(
+        self, record: ResourceRecord, spec: TrainingJob, backend: ComputeBackend, task_id: str, status: dict[str, Any]
+    ) -> list[str]:
         offset = int(status.get("log_offset", 0))
         chunk = backend.logs(task_id, offset)
         consumed, phases = self._apply_log(record, spec, chunk.data, status, final=False)
         status["log_offset"] = offset + consumed
         return phases
 
-    def _apply_log(self, record: ResourceRecord, spec: TrainingJob, data: bytes, status: dict[str, Any], *,
-                   final: bool) -> tuple[int, list[str]]:
+    def _apply_log(
+        self, record: ResourceRecord, spec: TrainingJob, data: bytes, status: dict[str, Any], *, final: bool
+    ) -> tuple[int, list[str]]:
         """Record what new log lines say (metrics, failure reason); return bytes consumed and phases."""
         if not data:
             return 0, []
@@ -166,8 +191,9 @@ class TrainingJobReconciler:
             status["failure_reason"] = result.failure_reason
         return result.consumed, result.phases
 
-    def _sample_usage(self, record: ResourceRecord, backend: ComputeBackend, task_id: str,
-                      status: dict[str, Any]) -> None:
+    def _sample_usage(
+        self, record: ResourceRecord, backend: ComputeBackend, task_id: str, status: dict[str, Any]
+    ) -> None:
         now = self.ctx.clock()
         if now - float(status.get("usage_at", 0)) < USAGE_EVERY:
             return
@@ -178,21 +204,32 @@ class TrainingJobReconciler:
         usage = status.setdefault("usage", {})
         usage["peak_memory"] = max(int(usage.get("peak_memory", 0)), sample.peak_memory)
         usage["max_cpu_percent"] = max(float(usage.get("max_cpu_percent", 0.0)), sample.cpu_percent)
-        self.ctx.store.add_metrics(record.uid, [
-            MetricPoint("system/cpu_percent", sample.cpu_percent, None, now),
-            MetricPoint("system/memory_bytes", float(sample.memory), None, now),
-        ])
+        self.ctx.store.add_metrics(
+            record.uid,
+            [
+                MetricPoint("system/cpu_percent", sample.cpu_percent, None, now),
+                MetricPoint("system/memory_bytes", float(sample.memory), None, now),
+            ],
+        )
 
     # An attempt ended ------------------------------------------------------------------------------
-    def _finish(self, record: ResourceRecord, spec: TrainingJob, state: JobState, status: dict[str, Any],
-                backend: ComputeBackend, task: TaskStatus) -> None:
+    def _finish(
+        self,
+        record: ResourceRecord,
+        spec: TrainingJob,
+        state: JobState,
+        status: dict[str, Any],
+        backend: ComputeBackend,
+        task: TaskStatus,
+    ) -> None:
         store, now = self.ctx.store, self.ctx.clock()
         attempt = int(status["attempt"])
         prefix = artifact_prefix(record.name, record.uid)
         data = self._read_all_logs(backend, task.task_id)
         offset = int(status.get("log_offset", 0))
         status["log_offset"] = len(data)
-        self._apply_log(record, spec, data[offset:], status, final=True)
+        _, phases = self._apply_log(record, spec, data[offset:], status, final=True)
+        self._record_passed_phases(record, state, phases, status)
         log_path = f"{prefix}/attempt-{attempt}/log.txt"
         self.ctx.artifacts.put_bytes(log_path, data)
         status["log_uri"] = self.ctx.artifacts.uri(log_path)
@@ -203,12 +240,14 @@ class TrainingJobReconciler:
             usage["peak_memory"] = max(int(usage.get("peak_memory", 0)), task.peak_memory)
         if task.cpu_seconds is not None:
             usage["cpu_seconds"] = float(usage.get("cpu_seconds", 0.0)) + task.cpu_seconds
-        outcome = "Succeeded" if task.state is TaskState.SUCCEEDED else ("Lost" if task.state is TaskState.LOST
-                                                                          else "Failed")
+        outcome = (
+            "Succeeded" if task.state is TaskState.SUCCEEDED else ("Lost" if task.state is TaskState.LOST else "Failed")
+        )
         record_of = next((a for a in status.get("attempts", []) if a.get("attempt") == attempt), None)
         if record_of is not None:
-            record_of.update(ended_at=task.ended_at or now, exit_code=task.exit_code, outcome=outcome,
-                             message=task.message)
+            record_of.update(
+                ended_at=task.ended_at or now, exit_code=task.exit_code, outcome=outcome, message=task.message
+            )
         status.update(exit_code=task.exit_code, ended_at=task.ended_at or now)
         status.pop("task_id", None)
         for name in ("model", "output", "checkpoints"):
@@ -221,12 +260,24 @@ class TrainingJobReconciler:
         else:
             status["log_tail"] = tail
         status["message"] = message
-        store.update_status(record.uid, status, state=new_state, reason=reason, message=message,
-                            active=not new_state.terminal)
+        store.update_status(
+            record.uid, status, state=new_state, reason=reason, message=message, active=not new_state.terminal
+        )
         backend.release(task.task_id)
 
-    def _outcome(self, spec: TrainingJob, status: dict[str, Any], task: TaskStatus, attempt: int,
-                 tail: list[str]) -> tuple[JobState, str, str]:
+    def _record_passed_phases(
+        self, record: ResourceRecord, state: JobState, phases: list[str], status: dict[str, Any]
+    ) -> None:
+        """Phases the task went through since the last pass still enter the history, in order."""
+        for phase in phases:
+            target = PHASES.get(phase)
+            if target and state is not JobState.STOPPING and PHASE_ORDER.index(target) > PHASE_ORDER.index(state):
+                self.ctx.store.update_status(record.uid, status, state=target, reason=Reason.PHASE, message=phase)
+                state = target
+
+    def _outcome(
+        self, spec: TrainingJob, status: dict[str, Any], task: TaskStatus, attempt: int, tail: list[str]
+    ) -> tuple[JobState, str, str]:
         if status.get("stop_reason"):
             return JobState.STOPPED, str(status["stop_reason"]), str(status.get("message", "stopped"))
         if task.state is TaskState.SUCCEEDED:
@@ -234,13 +285,21 @@ class TrainingJobReconciler:
         lost = task.state is TaskState.LOST
         why = task.message if lost else f"exit code {task.exit_code}"
         if (lost or task.exit_code in spec.retry.exit_codes) and attempt < spec.retry.max_attempts:
-            return JobState.PENDING, Reason.RETRYING, (
-                f"attempt {attempt} ended ({why}); retrying as attempt {attempt + 1} of {spec.retry.max_attempts}")
+            return (
+                JobState.PENDING,
+                Reason.RETRYING,
+                (f"attempt {attempt} ended ({why}); retrying as attempt {attempt + 1} of {spec.retry.max_attempts}"),
+            )
         reason = Reason.PROCESS_LOST if lost else Reason.ALGORITHM_ERROR
         detail = status.get("failure_reason") or why
         last = "\n".join(tail[-5:])
-        message = f"{detail}" if lost else f"user code failed with {why}: {detail}" if detail != why else \
-            f"user code failed with {why}"
+        message = (
+            f"{detail}"
+            if lost
+            else f"user code failed with {why}: {detail}"
+            if detail != why
+            else f"user code failed with {why}"
+        )
         if last:
             message += f"; last log lines:\n{last}"
         return JobState.FAILED, reason, message
@@ -269,8 +328,13 @@ class TrainingJobReconciler:
                 if state is not JobState.STOPPING:
                     backend.stop(task_id, self.ctx.stop_grace)
                     status["stop_reason"] = Reason.STOP_REQUESTED
-                    self.ctx.store.update_status(record.uid, status, state=JobState.STOPPING,
-                                                 reason=Reason.STOP_REQUESTED, message="deleting: stopping the task")
+                    self.ctx.store.update_status(
+                        record.uid,
+                        status,
+                        state=JobState.STOPPING,
+                        reason=Reason.STOP_REQUESTED,
+                        message="deleting: stopping the task",
+                    )
                 return
             backend.release(task_id)
         # Artifacts (model, outputs, logs) are kept: deleting a job record must not lose a model.

@@ -55,11 +55,11 @@ def materialize(source: str, dest: Path, store: Any) -> None:
     from strato.store.artifacts import download_uri, extract_snapshot
 
     if source.startswith(STORE_SCHEME):
-        path = source[len(STORE_SCHEME):]
+        path = source[len(STORE_SCHEME) :]
         if path.startswith(SNAPSHOT_PREFIX) and path.endswith(".tar.gz"):
             extract_snapshot(store.get_bytes(path), dest)
         else:
-            if store.exists(path):
+            if store.is_file(path):
                 store.get_file(path, dest / Path(path).name)
             else:
                 store.get_dir(path, dest)
@@ -87,8 +87,9 @@ def run_user_code(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
     try:
         process = subprocess.Popen(argv, cwd=cwd, env=env)
     except FileNotFoundError:
-        raise InputError(f"command not found: {argv[0]!r} (is it installed, or is the path relative to code?)") \
-            from None
+        raise InputError(
+            f"command not found: {argv[0]!r} (is it installed, or is the path relative to code?)"
+        ) from None
     except PermissionError:
         raise InputError(f"command {argv[0]!r} is not executable") from None
     returncode = process.wait()
@@ -128,11 +129,18 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("STRATO_TASK", None)
     env.pop("STRATO_ARTIFACT_OPTIONS", None)
-    env.update(script_environment(
-        dirs, job_name=task["job"], channels=channels, hyperparameters=hyperparameters,
-        cpus=float(task.get("cpus", 1)), gpus=int(task.get("gpus", 0)),
-        user_args=hyperparameter_args(hyperparameters), entry=task.get("entrypoint") or " ".join(argv[:2]),
-    ))
+    env.update(
+        script_environment(
+            dirs,
+            job_name=task["job"],
+            channels=channels,
+            hyperparameters=hyperparameters,
+            cpus=float(task.get("cpus", 1)),
+            gpus=int(task.get("gpus", 0)),
+            user_args=hyperparameter_args(hyperparameters),
+            entry=task.get("entrypoint") or " ".join(argv[:2]),
+        )
+    )
     phase("Running", " ".join(argv))
     started = time.time()
     try:

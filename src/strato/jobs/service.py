@@ -3,6 +3,7 @@ their status, history, metrics and logs. Starting and watching them is the recon
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,13 @@ class JobService:
             )
         stored = spec.model_copy(update={"secrets": {k: self.ctx.secrets.encrypt(v) for k, v in spec.secrets.items()}})
         record = self.ctx.store.create(
-            KIND, spec.name, stored.model_dump(mode="json"), state=JobState.PENDING, reason=Reason.CREATED,
-            message="job stored; waiting for the reconciler", status={"message": "waiting to start"},
+            KIND,
+            spec.name,
+            stored.model_dump(mode="json"),
+            state=JobState.PENDING,
+            reason=Reason.CREATED,
+            message="job stored; waiting for the reconciler",
+            status={"message": "waiting to start"},
         )
         self.wake()
         return record, True
@@ -58,8 +64,10 @@ class JobService:
         """Check what the job needs exists and fits, before anything is stored."""
         backend_name = spec.compute or self.ctx.default_backend
         if backend_name not in self.ctx.backends:
-            raise InvalidArgument(f"compute: unknown compute backend {backend_name!r} "
-                                  f"(configured: {', '.join(sorted(self.ctx.backends))})")
+            raise InvalidArgument(
+                f"compute: unknown compute backend {backend_name!r} "
+                f"(configured: {', '.join(sorted(self.ctx.backends))})"
+            )
         resources = spec.resources
         self.ctx.backends[backend_name].check_fits(TaskResources(resources.cpus, resources.memory, resources.gpus))
         code = self._resolve_code(spec.code) if spec.code else None
@@ -73,8 +81,10 @@ class JobService:
             return code
         path = Path(code)
         if not path.is_absolute():
-            raise InvalidArgument(f"code: relative path {code!r} cannot be resolved by the server; the SDK and CLI "
-                                  "upload it for you, or give an absolute path")
+            raise InvalidArgument(
+                f"code: relative path {code!r} cannot be resolved by the server; the SDK and CLI "
+                "upload it for you, or give an absolute path"
+            )
         if not path.is_dir():
             raise InvalidArgument(f"code: directory {code} does not exist")
         from strato.store.artifacts import snapshot_dir
@@ -87,15 +97,17 @@ class JobService:
 
     def _check_source(self, field: str, source: str) -> None:
         if source.startswith(STORE_SCHEME):
-            path = source[len(STORE_SCHEME):]
+            path = source[len(STORE_SCHEME) :]
             if not (self.ctx.artifacts.exists(path) or self.ctx.artifacts.list(path)):
                 raise InvalidArgument(f"{field}: {source} does not exist in the artifact store (upload it first)")
             return
         if source.startswith("file://") or "://" not in source:
             local = Path(source.removeprefix("file://"))
             if not local.is_absolute():
-                raise InvalidArgument(f"{field}: relative path {source!r} cannot be resolved by the server; the SDK "
-                                      "and CLI upload it for you, or give an absolute path or a URI")
+                raise InvalidArgument(
+                    f"{field}: relative path {source!r} cannot be resolved by the server; the SDK "
+                    "and CLI upload it for you, or give an absolute path or a URI"
+                )
             if not local.exists():
                 raise InvalidArgument(f"{field}: path {local} does not exist")
             return
@@ -117,15 +129,20 @@ class JobService:
         spec["secrets"] = {k: MASK for k in spec.get("secrets", {})}
         status = {"state": record.state, **record.status}
         return {
-            "kind": record.kind, "name": record.name, "uid": record.uid, "spec": spec, "status": status,
-            "created_at": record.created_at, "updated_at": record.updated_at,
+            "kind": record.kind,
+            "name": record.name,
+            "uid": record.uid,
+            "spec": spec,
+            "status": status,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
         }
 
-    def events(self, name: str) -> list[dict[str, Any]]:
+    def events(self, name: str) -> builtins.list[dict[str, Any]]:
         record = self.get(name)
         return [e.__dict__ for e in self.ctx.store.events(record.uid)]
 
-    def metrics(self, name: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    def metrics(self, name: str, names: builtins.list[str] | None = None) -> builtins.list[dict[str, Any]]:
         record = self.get(name)
         return [p.__dict__ for p in self.ctx.store.metrics(record.uid, names)]
 
@@ -145,8 +162,12 @@ class JobService:
             try:
                 chunk = self.ctx.backend_for(spec).logs(task_id, offset)
                 # While the job is still active, the log may continue after the task's end is read.
-                return {"data": chunk.data.decode("utf-8", errors="replace"), "next_offset": chunk.next_offset,
-                        "complete": False, "attempt": attempt}
+                return {
+                    "data": chunk.data.decode("utf-8", errors="replace"),
+                    "next_offset": chunk.next_offset,
+                    "complete": False,
+                    "attempt": attempt,
+                }
             except NotFound:
                 pass  # released between our reads: the artifact copy below has it
         path = f"{artifact_prefix(record.name, record.uid)}/attempt-{attempt}/log.txt"
@@ -155,8 +176,12 @@ class JobService:
             return {"data": "", "next_offset": offset, "complete": done, "attempt": attempt}
         size = self.ctx.artifacts.size(path)
         data = self.ctx.artifacts.read_range(path, offset, max(0, size - offset)) if offset < size else b""
-        return {"data": data.decode("utf-8", errors="replace"), "next_offset": offset + len(data),
-                "complete": done, "attempt": attempt}
+        return {
+            "data": data.decode("utf-8", errors="replace"),
+            "next_offset": offset + len(data),
+            "complete": done,
+            "attempt": attempt,
+        }
 
     # Change ----------------------------------------------------------------------------------------
     def stop(self, name: str) -> ResourceRecord:

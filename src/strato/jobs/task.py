@@ -19,8 +19,15 @@ def artifact_prefix(name: str, uid: str) -> str:
 
 
 def build_task(
-    *, name: str, uid: str, spec: TrainingJob, attempt: int, artifact_url: str, artifact_options: dict[str, Any],
-    secrets: SecretBox, log_max_bytes: int | None = None,
+    *,
+    name: str,
+    uid: str,
+    spec: TrainingJob,
+    attempt: int,
+    artifact_url: str,
+    artifact_options: dict[str, Any],
+    secrets: SecretBox,
+    log_max_bytes: int | None = None,
 ) -> TaskSpec:
     payload = {
         "job": name,

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 
-import strato
+from strato._version import __version__
 from strato.config import Settings
 from strato.server.auth import ensure_token, is_loopback
 from strato.server.deps import authenticate
@@ -34,9 +34,13 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
         finally:
             platform.close()
 
-    app = FastAPI(title="Strato control plane", version=strato.__version__, lifespan=lifespan,
-                  description="Training jobs and the resources around them. Every /api route takes a "
-                              "bearer token when the server listens beyond loopback.")
+    app = FastAPI(
+        title="Strato control plane",
+        version=__version__,
+        lifespan=lifespan,
+        description="Training jobs and the resources around them. Every /api route takes a "
+        "bearer token when the server listens beyond loopback.",
+    )
     app.state.platform = platform
     app.state.metrics = metrics
     app.state.token = ensure_token(settings.token_path)

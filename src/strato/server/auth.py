@@ -41,7 +41,8 @@ def check_token(header: str | None, token: str, *, required: bool, token_path: P
         if required:
             raise Unauthenticated(
                 f"this Strato server requires an API token: send 'Authorization: Bearer <token>' "
-                f"(the token is in {token_path} on the server; the SDK and CLI read STRATO_TOKEN)")
+                f"(the token is in {token_path} on the server; the SDK and CLI read STRATO_TOKEN)"
+            )
         return
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):

@@ -77,8 +77,10 @@ def _lock(settings: Settings) -> IO[str]:
         handle.close()
         running = read_info(settings)
         where = f" (pid {running.pid}, {running.url})" if running else ""
-        raise StratoError(f"a Strato control plane already runs for home {settings.home}{where}; "
-                          "stop it with `strato down` or use another --home") from None
+        raise StratoError(
+            f"a Strato control plane already runs for home {settings.home}{where}; "
+            "stop it with `strato down` or use another --home"
+        ) from None
     return handle
 
 
@@ -90,8 +92,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise StratoError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") \
-            from None
+        raise StratoError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -109,8 +110,9 @@ def serve(settings: Settings) -> None:
     url_host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = settings.url or f"http://{url_host}:{port}"
     app = create_app(settings)
-    info = ServerInfo(pid=os.getpid(), url=url, host=settings.host, port=port, home=str(settings.home),
-                      started_at=time.time())
+    info = ServerInfo(
+        pid=os.getpid(), url=url, host=settings.host, port=port, home=str(settings.home), started_at=time.time()
+    )
     tmp = info_path(settings).with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(info)))
     os.replace(tmp, info_path(settings))
@@ -141,14 +143,20 @@ def start(settings: Settings, timeout: float = 60.0) -> ServerInfo:
     settings.home.mkdir(parents=True, exist_ok=True)
     with log_path(settings).open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "strato.server"], env=child_environment(settings), stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=settings.home,
+            [sys.executable, "-m", "strato.server"],
+            env=child_environment(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=settings.home,
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise StratoError(f"the control plane exited at start: {_last_error(settings)} "
-                              f"(full log: {log_path(settings)})")
+            raise StratoError(
+                f"the control plane exited at start: {_last_error(settings)} (full log: {log_path(settings)})"
+            )
         info = read_info(settings)
         if info is not None and info.pid == process.pid and healthy(info.url):
             return info

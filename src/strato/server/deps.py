@@ -9,10 +9,14 @@ from strato.server.platform import Platform
 
 
 def platform(request: Request) -> Platform:
-    return request.app.state.platform  # type: ignore[no-any-return]
+    return request.app.state.platform
 
 
 def authenticate(request: Request) -> None:
     state = request.app.state
-    check_token(request.headers.get("authorization"), state.token, required=state.token_required,
-                token_path=state.platform.settings.token_path)
+    check_token(
+        request.headers.get("authorization"),
+        state.token,
+        required=state.token_required,
+        token_path=state.platform.settings.token_path,
+    )

@@ -29,14 +29,18 @@ class ResourceStates(Collector):
 class Metrics:
     def __init__(self, store: MetadataStore):
         self.registry = CollectorRegistry()
-        self.requests = Counter("strato_http_requests", "API requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("strato_http_request_seconds", "API request latency", ["route"],
-                                 registry=self.registry)
-        self.reconcile_seconds = Histogram("strato_reconcile_pass_seconds", "Duration of reconcile passes",
-                                           registry=self.registry)
-        self.reconcile_failures = Counter("strato_reconcile_failures", "Reconciler calls that raised",
-                                          registry=self.registry)
+        self.requests = Counter(
+            "strato_http_requests", "API requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "strato_http_request_seconds", "API request latency", ["route"], registry=self.registry
+        )
+        self.reconcile_seconds = Histogram(
+            "strato_reconcile_pass_seconds", "Duration of reconcile passes", registry=self.registry
+        )
+        self.reconcile_failures = Counter(
+            "strato_reconcile_failures", "Reconciler calls that raised", registry=self.registry
+        )
         self.registry.register(ResourceStates(store))
 
     def observe_pass(self, seconds: float, _resources: int, failures: int) -> None:

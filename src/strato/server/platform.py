@@ -36,15 +36,26 @@ class Platform:
         artifacts = open_artifact_store(settings.resolved_artifact_url, settings.artifact_options)
         backend = backend or create_backend(settings)
         ctx = JobContext(
-            store=store, artifacts=artifacts, backends={backend.name: backend}, default_backend=backend.name,
-            secrets=SecretBox(settings.home / "secret.key"), artifact_url=settings.resolved_artifact_url,
-            artifact_options=settings.artifact_options, stop_grace=settings.stop_grace,
+            store=store,
+            artifacts=artifacts,
+            backends={backend.name: backend},
+            default_backend=backend.name,
+            secrets=SecretBox(settings.home / "secret.key"),
+            artifact_url=settings.resolved_artifact_url,
+            artifact_options=settings.artifact_options,
+            stop_grace=settings.stop_grace,
             log_max_bytes=settings.log_max_bytes,
         )
         loop = ReconcileLoop(store, [TrainingJobReconciler(ctx)], tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
-        return cls(settings=settings, store=store, artifacts=artifacts, backend=backend,
-                   jobs=JobService(ctx, wake=loop.wake), loop=loop)
+        return cls(
+            settings=settings,
+            store=store,
+            artifacts=artifacts,
+            backend=backend,
+            jobs=JobService(ctx, wake=loop.wake),
+            loop=loop,
+        )
 
     def start(self) -> None:
         self.loop.start()

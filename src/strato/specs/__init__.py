@@ -1,6 +1,6 @@
 """Resource specs: pydantic models users write as YAML or build in Python."""
 
-from strato.specs.base import ResourceSpec, Resources
+from strato.specs.base import Resources, ResourceSpec
 from strato.specs.kinds import KINDS, spec_class
 from strato.specs.loader import load_yaml_file, load_yaml_text, parse_spec
 from strato.specs.training_job import MetricDefinition, RetryPolicy, TrainingJob

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from strato.specs.base import Duration, ResourceSpec, Resources, StrictModel
+from strato.specs.base import Duration, Resources, ResourceSpec, StrictModel
 
 CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

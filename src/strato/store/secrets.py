@@ -49,6 +49,6 @@ class SecretBox:
         from cryptography.fernet import InvalidToken
 
         try:
-            return self._fernet.decrypt(value[len(PREFIX):].encode()).decode()
+            return self._fernet.decrypt(value[len(PREFIX) :].encode()).decode()
         except InvalidToken:
             raise StratoError("a stored secret cannot be decrypted: the workspace's secret.key changed") from None

@@ -34,9 +34,15 @@ class World:
         self.store = MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}", clock=self.clock)
         self.artifacts = open_artifact_store(str(tmp_path / "artifacts"))
         self.ctx = JobContext(
-            store=self.store, artifacts=self.artifacts, backends={"fake": self.backend}, default_backend="fake",
-            secrets=SecretBox(tmp_path / "secret.key"), artifact_url=str(tmp_path / "artifacts"),
-            artifact_options={}, stop_grace=7.0, clock=self.clock,
+            store=self.store,
+            artifacts=self.artifacts,
+            backends={"fake": self.backend},
+            default_backend="fake",
+            secrets=SecretBox(tmp_path / "secret.key"),
+            artifact_url=str(tmp_path / "artifacts"),
+            artifact_options={},
+            stop_grace=7.0,
+            clock=self.clock,
         )
         self.service = JobService(self.ctx)
         self.reconciler = TrainingJobReconciler(self.ctx)
@@ -50,7 +56,7 @@ class World:
         for record in self.store.list(active=True):
             self.reconciler.reconcile(record)
 
-    def job(self, name: str = "job"):  # noqa: ANN201 - a record
+    def job(self, name: str = "job"):
         return self.store.get("TrainingJob", name)
 
     def task(self, name: str = "job") -> str:
@@ -81,7 +87,7 @@ def test_happy_path_follows_phases_and_records_metrics(world: World) -> None:
     world.tick()
     job = world.job()
     assert job.state == "Completed" and not job.active
-    assert states(world) == ["Pending", "Starting", "Running", "Completed"]
+    assert states(world) == ["Pending", "Starting", "Running", "Uploading", "Completed"]
     assert [p.value for p in world.store.metrics(job.uid, ["loss"])] == [0.5, 0.25, 0.125]
     assert world.artifacts.get_bytes(f"jobs/job/{job.uid}/attempt-1/log.txt").endswith(b"loss=0.125")
     assert world.backend.list_tasks() == []  # released
@@ -108,8 +114,10 @@ def test_impossible_request_is_refused_at_submit(world: World) -> None:
 def test_failure_carries_exit_code_and_last_log_lines(world: World) -> None:
     world.submit()
     world.tick()
-    world.backend.emit_log(world.task(), "[strato] phase Running\nTraceback (most recent call last):\n"
-                                         "ZeroDivisionError: division by zero\n")
+    world.backend.emit_log(
+        world.task(),
+        "[strato] phase Running\nTraceback (most recent call last):\nZeroDivisionError: division by zero\n",
+    )
     world.backend.finish(world.task(), 1)
     world.tick()
     job = world.job()
@@ -221,7 +229,7 @@ def test_same_spec_is_idempotent_and_different_spec_is_refused(world: World) -> 
     world.submit(hyperparameters={"a": 1})
     world.submit(hyperparameters={"a": 1})
     assert len(world.store.list()) == 1
-    with pytest.raises(AlreadyExists, match="already exists .* with a different spec"):
+    with pytest.raises(AlreadyExists, match=r"already exists .* with a different spec"):
         world.submit(hyperparameters={"a": 2})
 
 

@@ -98,9 +98,7 @@ def test_download_s3_missing(s3_prefix: tuple[str, dict[str, Any]], tmp_path: Pa
 
 
 @pytest.mark.s3
-def test_download_s3_refuses_keys_escaping_the_channel(
-    s3_prefix: tuple[str, dict[str, Any]], tmp_path: Path
-) -> None:
+def test_download_s3_refuses_keys_escaping_the_channel(s3_prefix: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
     url, options = s3_prefix
     bucket, prefix = url.removeprefix("s3://").split("/", 1)
     client = boto3.client(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-import strato
+from strato._version import __version__
 
 router = APIRouter()
 
@@ -13,8 +13,13 @@ router = APIRouter()
 @router.get("/healthz", tags=["health"])
 def healthz(request: Request) -> dict[str, object]:
     platform = request.app.state.platform
-    return {"status": "ok", "version": strato.__version__, "home": str(platform.settings.home),
-            "compute": platform.backend.name, "reconcile_passes": platform.loop.passes}
+    return {
+        "status": "ok",
+        "version": __version__,
+        "home": str(platform.settings.home),
+        "compute": platform.backend.name,
+        "reconcile_passes": platform.loop.passes,
+    }
 
 
 @router.get("/metrics", tags=["health"])

@@ -18,8 +18,9 @@ def stop(name: str, p: Platform = Depends(platform)) -> dict[str, Any]:
 
 
 @router.get("/{name}/logs")
-def logs(name: str, offset: int = Query(0, ge=0), attempt: int | None = Query(None, ge=1),
-         p: Platform = Depends(platform)) -> dict[str, Any]:
+def logs(
+    name: str, offset: int = Query(0, ge=0), attempt: int | None = Query(None, ge=1), p: Platform = Depends(platform)
+) -> dict[str, Any]:
     return p.jobs.logs(name, offset, attempt)
 
 
@@ -29,6 +30,7 @@ def events(name: str, p: Platform = Depends(platform)) -> list[dict[str, Any]]:
 
 
 @router.get("/{name}/metrics")
-def metrics(name: str, name_filter: list[str] | None = Query(None, alias="name"),
-            p: Platform = Depends(platform)) -> list[dict[str, Any]]:
+def metrics(
+    name: str, name_filter: list[str] | None = Query(None, alias="name"), p: Platform = Depends(platform)
+) -> list[dict[str, Any]]:
     return p.jobs.metrics(name, name_filter)

@@ -154,6 +154,10 @@ class ArtifactStore(abc.ABC):
         """Whether ``path`` is a file or a directory with something in it."""
         return self._exists(safe_user_path(path))
 
+    def is_file(self, path: str) -> bool:
+        """Whether ``path`` is a file (``exists`` is also true for a directory)."""
+        return self._is_file(safe_user_path(path))
+
     def is_complete(self, path: str) -> bool:
         """Whether ``put_dir`` finished publishing ``path`` (its completion marker is there)."""
         return self._is_file(f"{safe_user_path(path)}/{COMPLETE_MARKER}")
@@ -267,9 +271,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             tmp = self._temp_sibling(target)
         except (FileExistsError, NotADirectoryError):
-            raise Conflict(
-                f"cannot write {self._uri(rel)}: a parent of it is a file", details={"path": rel}
-            ) from None
+            raise Conflict(f"cannot write {self._uri(rel)}: a parent of it is a file", details={"path": rel}) from None
         try:
             write(tmp)
             os.replace(tmp, target)
@@ -306,9 +308,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             tmp = self._temp_sibling(target)
         except (FileExistsError, NotADirectoryError):
-            raise Conflict(
-                f"cannot write {self._uri(rel)}: a parent of it is a file", details={"path": rel}
-            ) from None
+            raise Conflict(f"cannot write {self._uri(rel)}: a parent of it is a file", details={"path": rel}) from None
         old: Path | None = None
         try:
             tmp.mkdir()

@@ -16,8 +16,9 @@ def create_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
-        raise InvalidArgument(f"database URL {url!r} is not a SQLAlchemy URL (like sqlite:///path or "
-                              "postgresql+psycopg://user@host/db)") from None
+        raise InvalidArgument(
+            f"database URL {url!r} is not a SQLAlchemy URL (like sqlite:///path or postgresql+psycopg://user@host/db)"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     if parsed.drivername == "postgresql":  # psycopg 3 is the driver we ship in the postgres extra
@@ -25,8 +26,9 @@ def create_engine(url: str) -> Engine:
     try:
         return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
     except ModuleNotFoundError as exc:
-        raise InvalidArgument(f"database URL {url!r} needs the {exc.name!r} driver: pip install 'strato[postgres]'") \
-            from None
+        raise InvalidArgument(
+            f"database URL {url!r} needs the {exc.name!r} driver: pip install 'strato[postgres]'"
+        ) from None
 
 
 def _sqlite_engine(url: sa.URL) -> Engine:
@@ -35,7 +37,7 @@ def _sqlite_engine(url: sa.URL) -> Engine:
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record):
         # Take over transaction control from pysqlite so writers can BEGIN IMMEDIATE: a deferred
         # transaction that later upgrades to a write lock fails at once with "database is locked"
         # instead of waiting out the busy timeout.
@@ -48,7 +50,7 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
-    def _on_begin(connection):  # type: ignore[no-untyped-def]
+    def _on_begin(connection):
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
 

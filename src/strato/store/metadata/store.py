@@ -7,8 +7,9 @@ by Alembic on open.
 
 from __future__ import annotations
 
-import time
+import builtins
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,8 +64,16 @@ def new_uid() -> str:
 def _record(row: sa.Row[Any]) -> ResourceRecord:
     m = row._mapping
     return ResourceRecord(
-        uid=m["uid"], kind=m["kind"], name=m["name"], spec=m["spec"], desired=m["desired"], status=m["status"],
-        state=m["state"], active=m["active"], created_at=m["created_at"], updated_at=m["updated_at"],
+        uid=m["uid"],
+        kind=m["kind"],
+        name=m["name"],
+        spec=m["spec"],
+        desired=m["desired"],
+        status=m["status"],
+        state=m["state"],
+        active=m["active"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
     )
 
 
@@ -102,21 +111,40 @@ class MetadataStore:
 
     # Resources -------------------------------------------------------------------------------------
     def create(
-        self, kind: str, name: str, spec: dict[str, Any], *, state: str, reason: str, message: str,
-        status: dict[str, Any] | None = None, active: bool = True,
+        self,
+        kind: str,
+        name: str,
+        spec: dict[str, Any],
+        *,
+        state: str,
+        reason: str,
+        message: str,
+        status: dict[str, Any] | None = None,
+        active: bool = True,
     ) -> ResourceRecord:
         """Insert a resource and its first event. ``AlreadyExists`` if (kind, name) is taken."""
         now = self.clock()
         uid = new_uid()
         row = {
-            "uid": uid, "kind": kind, "name": name, "spec": spec, "desired": {}, "status": status or {},
-            "state": state, "active": active, "created_at": now, "updated_at": now,
+            "uid": uid,
+            "kind": kind,
+            "name": name,
+            "spec": spec,
+            "desired": {},
+            "status": status or {},
+            "state": state,
+            "active": active,
+            "created_at": now,
+            "updated_at": now,
         }
         try:
             with self._write() as conn:
                 conn.execute(resources.insert().values(**row))
-                conn.execute(resource_events.insert().values(
-                    resource_uid=uid, at=now, state=state, reason=reason, message=message))
+                conn.execute(
+                    resource_events.insert().values(
+                        resource_uid=uid, at=now, state=state, reason=reason, message=message
+                    )
+                )
         except sa.exc.IntegrityError:
             raise AlreadyExists(f"{kind} {name!r} already exists", details={"kind": kind, "name": name}) from None
         return ResourceRecord(**row)  # type: ignore[arg-type]
@@ -151,12 +179,21 @@ class MetadataStore:
             if row is None:
                 raise NotFound(f"resource {uid} not found")
             desired = {**row.desired, **changes}
-            conn.execute(resources.update().where(resources.c.uid == uid).values(
-                desired=desired, active=True, updated_at=self.clock()))
+            conn.execute(
+                resources.update()
+                .where(resources.c.uid == uid)
+                .values(desired=desired, active=True, updated_at=self.clock())
+            )
         return self.get_by_uid(uid)
 
     def update_status(
-        self, uid: str, status: dict[str, Any], *, state: str | None = None, reason: str = "", message: str = "",
+        self,
+        uid: str,
+        status: dict[str, Any],
+        *,
+        state: str | None = None,
+        reason: str = "",
+        message: str = "",
         active: bool | None = None,
     ) -> None:
         """Write the observed status; when ``state`` changes, append an event with the reason."""
@@ -170,8 +207,11 @@ class MetadataStore:
                 values["active"] = active
             if state is not None and state != current:
                 values["state"] = state
-                conn.execute(resource_events.insert().values(
-                    resource_uid=uid, at=now, state=state, reason=reason or state, message=message))
+                conn.execute(
+                    resource_events.insert().values(
+                        resource_uid=uid, at=now, state=state, reason=reason or state, message=message
+                    )
+                )
             conn.execute(resources.update().where(resources.c.uid == uid).values(**values))
 
     def delete(self, uid: str) -> None:
@@ -181,7 +221,7 @@ class MetadataStore:
             conn.execute(resources.delete().where(resources.c.uid == uid))
 
     # History ---------------------------------------------------------------------------------------
-    def events(self, uid: str) -> list[Event]:
+    def events(self, uid: str) -> builtins.list[Event]:
         query = sa.select(resource_events).where(resource_events.c.resource_uid == uid).order_by(resource_events.c.id)
         with self._read() as conn:
             return [Event(at=r.at, state=r.state, reason=r.reason, message=r.message) for r in conn.execute(query)]
@@ -193,7 +233,7 @@ class MetadataStore:
             with self._write() as conn:
                 conn.execute(metric_points.insert(), rows)
 
-    def metrics(self, uid: str, names: Sequence[str] | None = None) -> list[MetricPoint]:
+    def metrics(self, uid: str, names: Sequence[str] | None = None) -> builtins.list[MetricPoint]:
         query = sa.select(metric_points).where(metric_points.c.resource_uid == uid).order_by(metric_points.c.id)
         if names:
             query = query.where(metric_points.c.name.in_(list(names)))
