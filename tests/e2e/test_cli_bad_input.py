@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import ControlPlane, error_line, file_uri_path, ok, run_cli
-from tests.e2e.test_cli_jobs import printed, write_data, write_train_script
+from tests.e2e.cli import (
+    ControlPlane,
+    error_line,
+    file_uri_path,
+    ok,
+    printed,
+    run_cli,
+    write_data,
+    write_train_script,
+)
 
 BASE = "kind: TrainingJob\nname: {name}\ncode: ./src\ncommand: python train.py\n"
 

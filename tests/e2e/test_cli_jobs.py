@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import ControlPlane, file_uri_path, json_out, ok, run_cli
-
-# A SageMaker script-mode script: hyperparameters as arguments, paths from SM_* variables.
-TRAIN_SCRIPT = """\
-import json
-import os
-import sys
-
-channel = os.environ.get("SM_CHANNEL_TRAIN")
-print("ARGS=" + json.dumps(sys.argv[1:]))
-print("CHANNEL_FILES=" + json.dumps(sorted(os.listdir(channel)) if channel else None))
-print("HPS=" + os.environ.get("SM_HPS", "null"))
-print("loss=0.5")
-with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as handle:
-    handle.write("trained")
-"""
-
-
-def write_train_script(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    script = directory / "train.py"
-    script.write_text(TRAIN_SCRIPT, encoding="utf-8")
-    return script
-
-
-def write_data(directory: Path, name: str = "part-0.csv") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text("x,y\n1,2\n", encoding="utf-8")
-    return directory
-
-
-def printed(log: str, key: str) -> object:
-    """The JSON value the training script printed as ``KEY=...``."""
-    for line in log.splitlines():
-        if line.startswith(f"{key}="):
-            return json.loads(line.removeprefix(f"{key}="))
-    raise AssertionError(f"the log has no {key}= line:\n{log}")
+from tests.e2e.cli import (
+    ControlPlane,
+    file_uri_path,
+    json_out,
+    ok,
+    printed,
+    run_cli,
+    write_data,
+    write_train_script,
+)
 
 
 def test_apply_wait_get_and_logs(plane: ControlPlane, tmp_path: Path) -> None:

@@ -1,0 +1,32 @@
+"""The examples a newcomer runs from the README work as written."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quickstart_trains_and_reports(tmp_path: Path) -> None:
+    env = {**os.environ, "STRATO_HOME": str(tmp_path / "home"), "STRATO_PORT": "0"}
+    env.pop("STRATO_URL", None)
+    try:
+        result = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], env=env,
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run([sys.executable, "-m", "strato.cli.main", "down", "--home", str(tmp_path / "home")],
+                       capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert ": Completed" in out
+    assert "validation:accuracy = 0.9" in out
+    assert "validation accuracy:" in out  # the log tail
+    model = re.search(r"^model file://(\S+)$", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    assert Path(model, "model.joblib").is_file()
