@@ -18,6 +18,7 @@ from strato.jobs.logscan import LogScanner
 from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix, build_task
 from strato.specs.training_job import TrainingJob
+from strato.store.artifacts import ArtifactStore
 from strato.store.metadata import MetadataStore, MetricPoint, ResourceRecord
 from strato.store.secrets import SecretBox
 
@@ -32,7 +33,7 @@ USAGE_EVERY = 5.0  # seconds between stored usage samples of a running job
 @dataclass
 class JobContext:
     store: MetadataStore
-    artifacts: Any  # ArtifactStore
+    artifacts: ArtifactStore
     backends: dict[str, ComputeBackend]
     default_backend: str
     secrets: SecretBox
@@ -123,21 +124,13 @@ class TrainingJobReconciler:
         backend = self.ctx.backend_for(spec)
         task_id = status["task_id"]
         task = self._task_status(backend, task_id)
-        before = json.dumps(status, sort_keys=True)
-        new_state, reason, message = state, "", ""
-
         if task.state.finished:
             self._finish(record, spec, state, status, backend, task)
             return
         phases = self._scan_logs(record, spec, backend, task_id, status)
-        for phase in phases:
-            target = PHASES.get(phase)
-            if (
-                target
-                and new_state is not JobState.STOPPING
-                and PHASE_ORDER.index(target) > PHASE_ORDER.index(new_state)
-            ):
-                new_state, reason, message = target, Reason.PHASE, f"{phase}"
+        state = self._record_passed_phases(record, state, phases, status)
+        before = json.dumps(status, sort_keys=True)
+        new_state, reason, message = state, "", ""
         self._sample_usage(record, backend, task_id, status)
 
         if new_state is not JobState.STOPPING:
@@ -267,13 +260,15 @@ class TrainingJobReconciler:
 
     def _record_passed_phases(
         self, record: ResourceRecord, state: JobState, phases: list[str], status: dict[str, Any]
-    ) -> None:
-        """Phases the task went through since the last pass still enter the history, in order."""
+    ) -> JobState:
+        """Every phase the task reached since the last pass enters the history, in order; returns the
+        state reached. Phases never move a job backwards or out of Stopping."""
         for phase in phases:
             target = PHASES.get(phase)
             if target and state is not JobState.STOPPING and PHASE_ORDER.index(target) > PHASE_ORDER.index(state):
                 self.ctx.store.update_status(record.uid, status, state=target, reason=Reason.PHASE, message=phase)
                 state = target
+        return state
 
     def _outcome(
         self, spec: TrainingJob, status: dict[str, Any], task: TaskStatus, attempt: int, tail: list[str]

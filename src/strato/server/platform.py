@@ -3,8 +3,7 @@ reconcile loop. The API, the daemon and tests all build the platform here, one w
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from strato.compute import create_backend
 from strato.compute.base import ComputeBackend
@@ -12,22 +11,19 @@ from strato.config import Settings
 from strato.controlplane import ReconcileLoop
 from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
-from strato.store.artifacts import open_artifact_store
+from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore
 from strato.store.secrets import SecretBox
-
-log = logging.getLogger("strato.server")
 
 
 @dataclass
 class Platform:
     settings: Settings
     store: MetadataStore
-    artifacts: object
+    artifacts: ArtifactStore
     backend: ComputeBackend
     jobs: JobService
     loop: ReconcileLoop
-    reconcile_observers: list = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:

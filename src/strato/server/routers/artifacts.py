@@ -16,16 +16,16 @@ router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
 async def upload(path: str, request: Request, p: Platform = Depends(platform)) -> dict[str, str]:
     key = safe_path(path)
     data = await request.body()
-    return {"uri": p.artifacts.put_bytes(key, data), "path": key}  # type: ignore[attr-defined]
+    return {"uri": p.artifacts.put_bytes(key, data), "path": key}
 
 
 @router.head("/{path:path}")
 def exists(path: str, p: Platform = Depends(platform)) -> Response:
     key = safe_path(path)
-    return Response(status_code=200 if p.artifacts.exists(key) else 404)  # type: ignore[attr-defined]
+    return Response(status_code=200 if p.artifacts.exists(key) else 404)
 
 
 @router.get("/{path:path}")
 def download(path: str, p: Platform = Depends(platform)) -> Response:
     key = safe_path(path)
-    return Response(p.artifacts.get_bytes(key), media_type="application/octet-stream")  # type: ignore[attr-defined]
+    return Response(p.artifacts.get_bytes(key), media_type="application/octet-stream")
