@@ -10,8 +10,10 @@ import typer
 
 from strato.cli.common import Home, Output, OutputOpt, Token, Url, client
 from strato.cli.output import console, job_detail, jobs_table, print_json
-from strato.errors import InvalidArgument
+from strato.errors import ErrorCode, InvalidArgument, StratoError
 from strato.specs import KINDS, load_yaml_file
+
+SPEC_ERRORS = {ErrorCode.INVALID_ARGUMENT, ErrorCode.RESOURCES_IMPOSSIBLE, ErrorCode.ALREADY_EXISTS}
 
 Kind = Annotated[str, typer.Argument(help="Resource kind, e.g. job (or jobs, TrainingJob).")]
 Name = Annotated[str, typer.Argument(help="Resource name.")]
@@ -30,8 +32,15 @@ def apply(
 ) -> None:
     """Create or update the resources in a YAML file (idempotent)."""
     specs = load_yaml_file(file)
-    with client(home, url, token) as c:
-        results = [c.jobs.submit(spec, base_dir=file.parent) for spec in specs]  # type: ignore[arg-type]
+    results = []
+    with client(home, url, token) as c, console.status(f"applying {file}"):
+        for spec in specs:
+            try:
+                results.append(c.jobs.submit(spec, base_dir=file.parent))  # type: ignore[arg-type]
+            except StratoError as exc:
+                if exc.code in SPEC_ERRORS:  # a problem with what the file says: name the file
+                    raise StratoError(f"{file}: {exc.message}", code=exc.code, details=exc.details) from None
+                raise
     if output is Output.json:
         print_json([r.data for r in results] if len(results) > 1 else results[0].data)
         return

@@ -30,7 +30,7 @@ def describe_validation_error(exc: ValidationError, where: str, model: type[Base
     known = _field_names(model) if model is not None else set()
     problems = []
     for error in exc.errors():
-        path = ".".join(str(p) for p in error["loc"]) or "(document)"
+        path = ".".join(str(p) for p in error["loc"])
         if error["type"] == "extra_forbidden":
             guess = difflib.get_close_matches(str(error["loc"][-1]), sorted(known), n=1)
             problems.append(f"{path}: unknown field" + (f" (did you mean {guess[0]!r}?)" if guess else ""))
@@ -38,7 +38,7 @@ def describe_validation_error(exc: ValidationError, where: str, model: type[Base
             problems.append(f"{path}: required field is missing")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {message}")
+            problems.append(f"{path}: {message}" if path else message)
     return f"{where}: " + "; ".join(problems)
 
 
