@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 import threading
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from strato.errors import AlreadyExists, NotFound
-from strato.store.metadata import MetadataStore, MetricPoint
+from strato.store.metadata import MetadataStore, MetricPoint, Transition
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -42,16 +41,27 @@ def test_missing_resource_names_kind_and_name(store: MetadataStore) -> None:
 
 def test_status_transitions_are_recorded_with_reasons(store: MetadataStore) -> None:
     record = store.create("TrainingJob", "j", {}, state="Pending", reason="Created", message="stored")
-    store.update_status(record.uid, {"attempt": 1}, state="Running", reason="TaskStarted", message="go")
+    store.update_status(record.uid, {"attempt": 1}, Transition("Running", "TaskStarted", "go"))
     store.update_status(record.uid, {"attempt": 1, "log_offset": 5})  # no state change: no event
-    store.update_status(record.uid, {"attempt": 1}, state="Completed", reason="Completed", message="done", active=False)
+    store.update_status(record.uid, {"attempt": 1}, Transition("Running", "Again"))  # same state: no event
+    store.update_status(
+        record.uid,
+        {"attempt": 1},
+        Transition("Uploading", "Phase", "up", at=5.0),
+        Transition("Completed", "Completed", "done"),
+        active=False,
+        metrics=[MetricPoint("loss", 0.1, None, 6.0)],
+    )
     events = store.events(record.uid)
     assert [(e.state, e.reason, e.message) for e in events] == [
         ("Pending", "Created", "stored"),
         ("Running", "TaskStarted", "go"),
+        ("Uploading", "Phase", "up"),
         ("Completed", "Completed", "done"),
     ]
-    assert all(a.at <= b.at for a, b in itertools.pairwise(events))
+    assert events[2].at == 5.0 and events[3].at >= events[1].at
+    assert [p.value for p in store.metrics(record.uid)] == [0.1]
+    assert store.get_by_uid(record.uid).state == "Completed"
     assert store.list("TrainingJob", active=True) == []
     assert store.get_by_uid(record.uid).status == {"attempt": 1}
 
@@ -128,3 +138,11 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     MetadataStore(url).create("TrainingJob", "kept", {}, state="Pending", reason="Created", message="")
     again = MetadataStore(url)  # upgrade to head a second time changes nothing
     assert again.get("TrainingJob", "kept").name == "kept"
+
+
+def test_listeners_hear_committed_changes(store: MetadataStore) -> None:
+    heard: list[str] = []
+    store.add_listener(heard.append)
+    record = store.create("TrainingJob", "j", {}, state="Pending", reason="Created", message="")
+    store.update_status(record.uid, {}, Transition("Running", "TaskStarted"))
+    assert heard == [record.uid]

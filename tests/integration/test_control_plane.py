@@ -196,3 +196,16 @@ def test_jobs_on_s3_artifact_store_with_s3_input(tmp_path: Path, s3_store_url: t
         assert job.model_uri == f"{prefix}/store/jobs/s3-job/{job.data['uid']}/model"
         assert fs.cat(f"{job.model_uri}/model.txt") == b"X,Y\n1,2\n"
         assert fs.exists(f"{prefix}/store/jobs/s3-job/{job.data['uid']}/attempt-1/log.txt")
+
+
+def test_wait_is_a_long_poll_with_a_timeout(shared_platform: tuple[Settings, Client], tmp_path: Path) -> None:
+    _, client = shared_platform
+    spec, release = sleeper_job(tmp_path, "long-poll")
+    client.jobs.submit(spec)
+    wait_until(lambda: client.jobs.get("long-poll").status == "Running", 60, what="job running")
+    answer = httpx.get(f"{client.url}/api/v1/jobs/long-poll/wait", params={"timeout": 0.3}, timeout=30).json()
+    assert answer["status"]["state"] == "Running"  # not done: answered with the current state
+    with pytest.raises(StratoError, match=r"TrainingJob 'long-poll' is still Running after 0.5s"):
+        client.jobs.wait("long-poll", timeout=0.5)
+    release.touch()
+    assert client.jobs.wait("long-poll", timeout=60).status == "Completed"

@@ -21,8 +21,9 @@ def test_defaults_live_in_the_home(tmp_path: Path) -> None:
 
 def test_home_from_environment_and_flag(tmp_path: Path) -> None:
     assert load_settings(environ={"STRATO_HOME": str(tmp_path / "env")}).home == tmp_path / "env"
-    assert load_settings(home=tmp_path / "flag", environ={"STRATO_HOME": str(tmp_path / "env")}).home == \
-        tmp_path / "flag"
+    assert (
+        load_settings(home=tmp_path / "flag", environ={"STRATO_HOME": str(tmp_path / "env")}).home == tmp_path / "flag"
+    )
     assert load_settings(environ={}).home == Path("~/.strato").expanduser()
 
 
@@ -39,8 +40,9 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
 def test_explicit_config_file_and_json_options(tmp_path: Path) -> None:
     config = tmp_path / "team.yaml"
     config.write_text("database_url: postgresql+psycopg://db/strato\n")
-    settings = load_settings(home=tmp_path, environ={"STRATO_CONFIG": str(config),
-                                                     "STRATO_ARTIFACT_OPTIONS": '{"anon": true}'})
+    settings = load_settings(
+        home=tmp_path, environ={"STRATO_CONFIG": str(config), "STRATO_ARTIFACT_OPTIONS": '{"anon": true}'}
+    )
     assert settings.database_url == "postgresql+psycopg://db/strato"
     assert settings.artifact_options == {"anon": True}
 

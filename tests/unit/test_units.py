@@ -9,8 +9,15 @@ from strato.units import format_bytes, parse_duration, parse_memory
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("512Mi", 512 * 2**20), ("2Gi", 2 * 2**30), ("1.5G", 1_500_000_000), ("100", 100), (4096, 4096),
-     ("1 GiB", 2**30), ("3k", 3000)],
+    [
+        ("512Mi", 512 * 2**20),
+        ("2Gi", 2 * 2**30),
+        ("1.5G", 1_500_000_000),
+        ("100", 100),
+        (4096, 4096),
+        ("1 GiB", 2**30),
+        ("3k", 3000),
+    ],
 )
 def test_parse_memory(text: str | int, expected: int) -> None:
     assert parse_memory(text) == expected

@@ -14,6 +14,7 @@ from strato.errors import Timeout
 from strato.specs import TrainingJob
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
+LONG_POLL = 30.0  # seconds one wait request may be held by the server
 
 
 class Job:
@@ -57,8 +58,8 @@ class Job:
         self.data = self._jobs.get(self.name).data
         return self
 
-    def wait(self, timeout: float | None = None, poll: float = 0.5) -> Job:
-        return self._jobs.wait(self.name, timeout=timeout, poll=poll, job=self)
+    def wait(self, timeout: float | None = None) -> Job:
+        return self._jobs.wait(self.name, timeout=timeout, job=self)
 
     def logs(self, follow: bool = False) -> Iterator[str]:
         return self._jobs.logs(self.name, follow=follow)
@@ -100,16 +101,18 @@ class JobsClient:
         params = {"name": metric} if metric else None
         return list(self._t.json("GET", f"/api/v1/jobs/{name}/metrics", params=params))
 
-    def wait(self, name: str, *, timeout: float | None = None, poll: float = 0.5, job: Job | None = None) -> Job:
-        """Block until the job is Completed, Failed or Stopped. Polls fast at first, then every ``poll``."""
+    def wait(self, name: str, *, timeout: float | None = None, job: Job | None = None) -> Job:
+        """Block until the job is Completed, Failed or Stopped (``Timeout`` after ``timeout`` seconds)."""
         job = job or self.get(name)
         deadline = None if timeout is None else time.monotonic() + timeout
-        interval = 0.02
-        while not job.refresh().done:
-            if deadline is not None and time.monotonic() >= deadline:
+        while not job.done:
+            remaining = LONG_POLL if deadline is None else min(LONG_POLL, deadline - time.monotonic())
+            if remaining <= 0:
                 raise Timeout(f"TrainingJob {name!r} is still {job.status} after {timeout:g}s")
-            time.sleep(interval)
-            interval = min(poll, interval * 1.5)
+            # The server answers as soon as the job ends (long poll), or after ``remaining`` seconds.
+            job.data = self._t.json(
+                "GET", f"/api/v1/jobs/{name}/wait", params={"timeout": remaining}, timeout=remaining + 30
+            )
         return job
 
     def logs(self, name: str, *, follow: bool = False, attempt: int | None = None, poll: float = 0.5) -> Iterator[str]:

@@ -24,6 +24,9 @@ log = logging.getLogger("strato.controlplane")
 class Reconciler(Protocol):
     kind: str
 
+    def begin_pass(self) -> None:
+        """Called once before each pass (reset per-pass state, such as capacity already found full)."""
+
     def reconcile(self, record: ResourceRecord) -> None: ...
 
 
@@ -53,6 +56,8 @@ class ReconcileLoop:
         started = time.perf_counter()
         failures = 0
         records = self.store.list(active=True)
+        for each in self.reconcilers.values():
+            each.begin_pass()
         for record in records:
             reconciler = self.reconcilers.get(record.kind)
             if reconciler is None:

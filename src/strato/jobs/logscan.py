@@ -8,14 +8,14 @@ import json
 import re
 from dataclasses import dataclass, field
 
-PHASE_RE = re.compile(r"^\[strato\] phase (\w+)")
+PHASE_RE = re.compile(r"^\[strato\] phase (\w+)(?: at ([0-9.]+))?")
 REPORT_PREFIX = "[strato] metrics "
 FAILURE_PREFIX = "[strato] failure-reason "
 
 
 @dataclass
 class ScanResult:
-    phases: list[str] = field(default_factory=list)
+    phases: list[tuple[str, float | None]] = field(default_factory=list)  # (phase, when it began)
     metrics: list[tuple[str, float, int | None]] = field(default_factory=list)  # (name, value, step)
     consumed: int = 0  # bytes of complete lines read
     failure_reason: str | None = None
@@ -41,7 +41,7 @@ class LogScanner:
         if line.startswith("[strato] "):
             phase = PHASE_RE.match(line)
             if phase:
-                result.phases.append(phase.group(1))
+                result.phases.append((phase.group(1), float(phase.group(2)) if phase.group(2) else None))
                 return
             if line.startswith(REPORT_PREFIX):
                 self._reported(line[len(REPORT_PREFIX) :], result)

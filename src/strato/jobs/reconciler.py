@@ -1,15 +1,19 @@
 """Drives each TrainingJob from its stored spec: start an attempt when capacity allows, follow its
 phases and metrics through the log, enforce stop and ``max_runtime``, retry infrastructure failures,
 and record why every state changed. Every step is idempotent and reads its facts from the store and
-the compute backend, so a restarted control plane simply carries on (re-adoption)."""
+the compute backend, so a restarted control plane simply carries on (re-adoption).
+
+Each call writes at most one transaction: the new status, the states passed through and the metric
+points it found (``Step``), which keeps the single reconcile thread fast under load.
+"""
 
 from __future__ import annotations
 
-import json
+import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskState, TaskStatus
@@ -19,7 +23,7 @@ from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix, build_task
 from strato.specs.training_job import TrainingJob
 from strato.store.artifacts import ArtifactStore
-from strato.store.metadata import MetadataStore, MetricPoint, ResourceRecord
+from strato.store.metadata import MetadataStore, MetricPoint, ResourceRecord, Transition
 from strato.store.secrets import SecretBox
 
 log = logging.getLogger("strato.jobs")
@@ -47,6 +51,27 @@ class JobContext:
         return self.backends[spec.compute or self.default_backend]
 
 
+@dataclass
+class Step:
+    """What one reconcile call observed, written in one transaction by ``commit``."""
+
+    record: ResourceRecord
+    status: dict[str, Any]
+    state: JobState
+    transitions: list[Transition] = field(default_factory=list)
+    metrics: list[MetricPoint] = field(default_factory=list)
+    release: Callable[[], None] | None = None  # frees the ended task once the outcome is stored
+
+    def move(self, state: JobState, reason: str, message: str = "", at: float | None = None) -> None:
+        if state is not self.state:
+            self.transitions.append(Transition(state, reason, message, at))
+            self.state = state
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.transitions or self.metrics) or self.status != self.record.status
+
+
 def log_tail(data: bytes, lines: int = TAIL_LINES) -> list[str]:
     text = data.decode("utf-8", errors="replace").splitlines()
     return [line for line in text if not line.startswith("[strato] ")][-lines:]
@@ -57,38 +82,47 @@ class TrainingJobReconciler:
 
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
+        self._full: set[str] = set()  # backends that refused a task in this pass
+
+    def begin_pass(self) -> None:
+        """Capacity is granted strictly in submission order: once a job waits, later ones wait too,
+        so a big job is never overtaken forever by small ones (and a long queue costs one try a pass)."""
+        self._full.clear()
 
     def reconcile(self, record: ResourceRecord) -> None:
         spec = TrainingJob.model_validate(record.spec)
-        state = JobState(record.state)
-        status = json.loads(json.dumps(record.status))  # a private deep copy to edit
+        step = Step(record, copy.deepcopy(record.status), JobState(record.state))
         if record.desired.get("delete"):
-            self._delete(record, spec, state, status)
-        elif state is JobState.PENDING:
-            self._start(record, spec, status)
-        elif state.has_task:
-            self._observe(record, spec, state, status)
-        else:
-            self.ctx.store.update_status(record.uid, status, active=False)
+            self._delete(step, spec)
+            return
+        if step.state is JobState.PENDING:
+            self._start(step, spec)
+        elif step.state.has_task:
+            self._observe(step, spec)
+        self._commit(step)
+        if step.release is not None:
+            step.release()
+
+    def _commit(self, step: Step) -> None:
+        if step.changed or step.state.terminal:
+            self.ctx.store.update_status(
+                step.record.uid, step.status, *step.transitions, active=not step.state.terminal, metrics=step.metrics
+            )
 
     # Pending -> Starting ---------------------------------------------------------------------------
-    def _start(self, record: ResourceRecord, spec: TrainingJob, status: dict[str, Any]) -> None:
-        store, now = self.ctx.store, self.ctx.clock()
-        if record.desired.get("stop"):
-            store.update_status(
-                record.uid,
-                status,
-                state=JobState.STOPPED,
-                reason=Reason.STOP_REQUESTED,
-                message="stopped before it started",
-                active=False,
-            )
+    def _start(self, step: Step, spec: TrainingJob) -> None:
+        if step.record.desired.get("stop"):
+            step.status["message"] = "stopped before it started"
+            step.move(JobState.STOPPED, Reason.STOP_REQUESTED, step.status["message"])
             return
-        attempt = int(status.get("attempt", 0)) + 1
         backend = self.ctx.backend_for(spec)
+        if backend.name in self._full:
+            step.status["message"] = "waiting for resources: queued behind earlier jobs"
+            return
+        attempt = int(step.status.get("attempt", 0)) + 1
         task = build_task(
-            name=record.name,
-            uid=record.uid,
+            name=step.record.name,
+            uid=step.record.uid,
             spec=spec,
             attempt=attempt,
             artifact_url=self.ctx.artifact_url,
@@ -99,53 +133,46 @@ class TrainingJobReconciler:
         try:
             task_id = backend.submit(task)
         except CapacityUnavailable as wait:
-            message = f"waiting for resources: {wait.message}"
-            if status.get("message") != message:
-                status["message"] = message
-                store.update_status(record.uid, status, reason=Reason.WAITING_FOR_RESOURCES)
+            self._full.add(backend.name)
+            step.status["message"] = f"waiting for resources: {wait.message}"
             return
-        status.update(
+        now = self.ctx.clock()
+        step.status.update(
             attempt=attempt,
             task_id=task_id,
             backend=backend.name,
             log_offset=0,
             attempt_started_at=now,
-            started_at=status.get("started_at") or now,
+            started_at=step.status.get("started_at") or now,
             message=f"attempt {attempt} started as task {task_id}",
         )
-        status.pop("stop_reason", None)
-        status.setdefault("attempts", []).append({"attempt": attempt, "task_id": task_id, "started_at": now})
-        store.update_status(
-            record.uid, status, state=JobState.STARTING, reason=Reason.TASK_STARTED, message=status["message"]
-        )
+        step.status.pop("stop_reason", None)
+        step.status.setdefault("attempts", []).append({"attempt": attempt, "task_id": task_id, "started_at": now})
+        step.move(JobState.STARTING, Reason.TASK_STARTED, step.status["message"], now)
 
     # Starting / Running / Uploading / Stopping ------------------------------------------------------
-    def _observe(self, record: ResourceRecord, spec: TrainingJob, state: JobState, status: dict[str, Any]) -> None:
+    def _observe(self, step: Step, spec: TrainingJob) -> None:
         backend = self.ctx.backend_for(spec)
-        task_id = status["task_id"]
+        task_id = step.status["task_id"]
         task = self._task_status(backend, task_id)
         if task.state.finished:
-            self._finish(record, spec, state, status, backend, task)
+            self._finish(step, spec, backend, task)
             return
-        phases = self._scan_logs(record, spec, backend, task_id, status)
-        state = self._record_passed_phases(record, state, phases, status)
-        before = json.dumps(status, sort_keys=True)
-        new_state, reason, message = state, "", ""
-        self._sample_usage(record, backend, task_id, status)
-
-        if new_state is not JobState.STOPPING:
-            stop_reason = self._stop_reason(record, spec, status)
-            if stop_reason is not None:
-                status["stop_reason"], status["message"] = stop_reason
+        offset = int(step.status.get("log_offset", 0))
+        step.status["log_offset"] = offset + self._read_log(step, spec, backend.logs(task_id, offset).data, final=False)
+        self._sample_usage(step, backend, task_id)
+        if step.state is not JobState.STOPPING:
+            stop = self._stop_reason(step, spec)
+            if stop is not None:
+                step.status["stop_reason"], step.status["message"] = stop
                 backend.stop(task_id, self.ctx.stop_grace)
-                new_state, reason, message = JobState.STOPPING, stop_reason[0], stop_reason[1]
-        if new_state is not state or json.dumps(status, sort_keys=True) != before:
-            self.ctx.store.update_status(record.uid, status, state=new_state, reason=reason, message=message)
+                step.move(JobState.STOPPING, *stop)
 
-    def _stop_reason(self, record: ResourceRecord, spec: TrainingJob, status: dict[str, Any]) -> tuple[str, str] | None:
-        if record.desired.get("stop"):
-            return Reason.STOP_REQUESTED, str(record.desired.get("stop_message") or "stop requested by the user")
-        if spec.max_runtime is not None and self.ctx.clock() - float(status["started_at"]) > spec.max_runtime:
+    def _stop_reason(self, step: Step, spec: TrainingJob) -> tuple[str, str] | None:
+        desired = step.record.desired
+        if desired.get("stop"):
+            return Reason.STOP_REQUESTED, str(desired.get("stop_message") or "stop requested by the user")
+        if spec.max_runtime is not None and self.ctx.clock() - float(step.status["started_at"]) > spec.max_runtime:
             return Reason.MAX_RUNTIME, f"ran longer than max_runtime ({spec.max_runtime:g}s) and was stopped"
         return None
 
@@ -158,117 +185,81 @@ class TrainingJobReconciler:
                 task_id, TaskState.LOST, message=f"task {task_id} is unknown to the {backend.name} backend"
             )
 
-    def _scan_logs(
-        self, record: ResourceRecord, spec: TrainingJob, backend: ComputeBackend, task_id: str, status: dict[str, Any]
-    ) -> list[str]:
-        offset = int(status.get("log_offset", 0))
-        chunk = backend.logs(task_id, offset)
-        consumed, phases = self._apply_log(record, spec, chunk.data, status, final=False)
-        status["log_offset"] = offset + consumed
-        return phases
-
-    def _apply_log(
-        self, record: ResourceRecord, spec: TrainingJob, data: bytes, status: dict[str, Any], *, final: bool
-    ) -> tuple[int, list[str]]:
-        """Record what new log lines say (metrics, failure reason); return bytes consumed and phases."""
+    def _read_log(self, step: Step, spec: TrainingJob, data: bytes, *, final: bool) -> int:
+        """Take what new log lines say (phases, metrics, failure reason) into ``step``; returns the
+        bytes consumed (complete lines only, unless ``final``)."""
         if not data:
-            return 0, []
+            return 0
         result = LogScanner([(m.name, m.regex) for m in spec.metric_definitions]).scan(data, final=final)
+        now = self.ctx.clock()
+        step.metrics += [MetricPoint(name, value, s, now) for name, value, s in result.metrics]
         if result.metrics:
-            now = self.ctx.clock()
-            self.ctx.store.add_metrics(record.uid, [MetricPoint(n, v, s, now) for n, v, s in result.metrics])
-            summary = status.setdefault("metrics", {})
+            summary = step.status.setdefault("metrics", {})
             for name, value, _ in result.metrics:
                 summary[name] = value
         if result.failure_reason is not None:
-            status["failure_reason"] = result.failure_reason
-        return result.consumed, result.phases
+            step.status["failure_reason"] = result.failure_reason
+        for phase, at in result.phases:
+            target = PHASES.get(phase)
+            # Phases only move a job forward, and never out of Stopping.
+            if target and step.state in PHASE_ORDER and PHASE_ORDER.index(target) > PHASE_ORDER.index(step.state):
+                step.move(target, Reason.PHASE, phase, at)
+        return result.consumed
 
-    def _sample_usage(
-        self, record: ResourceRecord, backend: ComputeBackend, task_id: str, status: dict[str, Any]
-    ) -> None:
+    def _sample_usage(self, step: Step, backend: ComputeBackend, task_id: str) -> None:
         now = self.ctx.clock()
-        if now - float(status.get("usage_at", 0)) < USAGE_EVERY:
+        if now - float(step.status.get("usage_at", 0)) < USAGE_EVERY:
             return
         sample = backend.usage(task_id)
         if sample is None:
             return
-        status["usage_at"] = now
-        usage = status.setdefault("usage", {})
+        step.status["usage_at"] = now
+        usage = step.status.setdefault("usage", {})
         usage["peak_memory"] = max(int(usage.get("peak_memory", 0)), sample.peak_memory)
         usage["max_cpu_percent"] = max(float(usage.get("max_cpu_percent", 0.0)), sample.cpu_percent)
-        self.ctx.store.add_metrics(
-            record.uid,
-            [
-                MetricPoint("system/cpu_percent", sample.cpu_percent, None, now),
-                MetricPoint("system/memory_bytes", float(sample.memory), None, now),
-            ],
-        )
+        step.metrics += [
+            MetricPoint("system/cpu_percent", sample.cpu_percent, None, now),
+            MetricPoint("system/memory_bytes", float(sample.memory), None, now),
+        ]
 
     # An attempt ended ------------------------------------------------------------------------------
-    def _finish(
-        self,
-        record: ResourceRecord,
-        spec: TrainingJob,
-        state: JobState,
-        status: dict[str, Any],
-        backend: ComputeBackend,
-        task: TaskStatus,
-    ) -> None:
-        store, now = self.ctx.store, self.ctx.clock()
+    def _finish(self, step: Step, spec: TrainingJob, backend: ComputeBackend, task: TaskStatus) -> None:
+        status, now = step.status, self.ctx.clock()
         attempt = int(status["attempt"])
-        prefix = artifact_prefix(record.name, record.uid)
+        prefix = artifact_prefix(step.record.name, step.record.uid)
         data = self._read_all_logs(backend, task.task_id)
-        offset = int(status.get("log_offset", 0))
+        self._read_log(step, spec, data[int(status.get("log_offset", 0)) :], final=True)
         status["log_offset"] = len(data)
-        _, phases = self._apply_log(record, spec, data[offset:], status, final=True)
-        self._record_passed_phases(record, state, phases, status)
         log_path = f"{prefix}/attempt-{attempt}/log.txt"
         self.ctx.artifacts.put_bytes(log_path, data)
         status["log_uri"] = self.ctx.artifacts.uri(log_path)
-        tail = log_tail(data)
 
         usage = status.setdefault("usage", {})
         if task.peak_memory is not None:
             usage["peak_memory"] = max(int(usage.get("peak_memory", 0)), task.peak_memory)
         if task.cpu_seconds is not None:
             usage["cpu_seconds"] = float(usage.get("cpu_seconds", 0.0)) + task.cpu_seconds
-        outcome = (
-            "Succeeded" if task.state is TaskState.SUCCEEDED else ("Lost" if task.state is TaskState.LOST else "Failed")
-        )
-        record_of = next((a for a in status.get("attempts", []) if a.get("attempt") == attempt), None)
-        if record_of is not None:
-            record_of.update(
-                ended_at=task.ended_at or now, exit_code=task.exit_code, outcome=outcome, message=task.message
-            )
+        outcome = {TaskState.SUCCEEDED: "Succeeded", TaskState.LOST: "Lost"}.get(task.state, "Failed")
+        for entry in status.get("attempts", []):
+            if entry.get("attempt") == attempt:
+                entry.update(
+                    ended_at=task.ended_at or now, exit_code=task.exit_code, outcome=outcome, message=task.message
+                )
         status.update(exit_code=task.exit_code, ended_at=task.ended_at or now)
         status.pop("task_id", None)
         for name in ("model", "output", "checkpoints"):
             if self.ctx.artifacts.list(f"{prefix}/{name}"):
                 status[f"{name}_uri"] = self.ctx.artifacts.uri(f"{prefix}/{name}")
 
-        new_state, reason, message = self._outcome(spec, status, task, attempt, tail)
-        if new_state is JobState.PENDING:
+        tail = log_tail(data)
+        state, reason, message = self._outcome(spec, status, task, attempt, tail)
+        if state is JobState.PENDING:
             status.pop("ended_at", None)
         else:
             status["log_tail"] = tail
         status["message"] = message
-        store.update_status(
-            record.uid, status, state=new_state, reason=reason, message=message, active=not new_state.terminal
-        )
-        backend.release(task.task_id)
-
-    def _record_passed_phases(
-        self, record: ResourceRecord, state: JobState, phases: list[str], status: dict[str, Any]
-    ) -> JobState:
-        """Every phase the task reached since the last pass enters the history, in order; returns the
-        state reached. Phases never move a job backwards or out of Stopping."""
-        for phase in phases:
-            target = PHASES.get(phase)
-            if target and state is not JobState.STOPPING and PHASE_ORDER.index(target) > PHASE_ORDER.index(state):
-                self.ctx.store.update_status(record.uid, status, state=target, reason=Reason.PHASE, message=phase)
-                state = target
-        return state
+        step.move(state, reason, message, None if state is JobState.PENDING else task.ended_at)
+        step.release = lambda: backend.release(task.task_id)
 
     def _outcome(
         self, spec: TrainingJob, status: dict[str, Any], task: TaskStatus, attempt: int, tail: list[str]
@@ -283,21 +274,16 @@ class TrainingJobReconciler:
             return (
                 JobState.PENDING,
                 Reason.RETRYING,
-                (f"attempt {attempt} ended ({why}); retrying as attempt {attempt + 1} of {spec.retry.max_attempts}"),
+                f"attempt {attempt} ended ({why}); retrying as attempt {attempt + 1} of {spec.retry.max_attempts}",
             )
-        reason = Reason.PROCESS_LOST if lost else Reason.ALGORITHM_ERROR
-        detail = status.get("failure_reason") or why
+        if lost:
+            message, reason = why, Reason.PROCESS_LOST
+        else:
+            detail = status.get("failure_reason")
+            message = f"user code failed with {why}" + (f": {detail}" if detail else "")
+            reason = Reason.ALGORITHM_ERROR
         last = "\n".join(tail[-5:])
-        message = (
-            f"{detail}"
-            if lost
-            else f"user code failed with {why}: {detail}"
-            if detail != why
-            else f"user code failed with {why}"
-        )
-        if last:
-            message += f"; last log lines:\n{last}"
-        return JobState.FAILED, reason, message
+        return JobState.FAILED, reason, message + (f"; last log lines:\n{last}" if last else "")
 
     @staticmethod
     def _read_all_logs(backend: ComputeBackend, task_id: str) -> bytes:
@@ -314,23 +300,17 @@ class TrainingJobReconciler:
         return b"".join(parts)
 
     # Delete ----------------------------------------------------------------------------------------
-    def _delete(self, record: ResourceRecord, spec: TrainingJob, state: JobState, status: dict[str, Any]) -> None:
-        task_id = status.get("task_id")
-        if task_id and state.has_task:
+    def _delete(self, step: Step, spec: TrainingJob) -> None:
+        task_id = step.status.get("task_id")
+        if task_id and step.state.has_task:
             backend = self.ctx.backend_for(spec)
-            task = self._task_status(backend, task_id)
-            if not task.state.finished:
-                if state is not JobState.STOPPING:
+            if not self._task_status(backend, task_id).state.finished:
+                if step.state is not JobState.STOPPING:
                     backend.stop(task_id, self.ctx.stop_grace)
-                    status["stop_reason"] = Reason.STOP_REQUESTED
-                    self.ctx.store.update_status(
-                        record.uid,
-                        status,
-                        state=JobState.STOPPING,
-                        reason=Reason.STOP_REQUESTED,
-                        message="deleting: stopping the task",
-                    )
+                    step.status["stop_reason"] = Reason.STOP_REQUESTED
+                    step.move(JobState.STOPPING, Reason.STOP_REQUESTED, "deleting: stopping the task")
+                    self._commit(step)
                 return
             backend.release(task_id)
         # Artifacts (model, outputs, logs) are kept: deleting a job record must not lose a model.
-        self.ctx.store.delete(record.uid)
+        self.ctx.store.delete(step.record.uid)

@@ -35,7 +35,8 @@ def say(line: str) -> None:
 
 
 def phase(name: str, detail: str = "") -> None:
-    say(f"phase {name}" + (f": {detail}" if detail else ""))
+    # The time lets the control plane date the transition when it happened, not when it read the line.
+    say(f"phase {name} at {time.time():.3f}" + (f": {detail}" if detail else ""))
 
 
 class InputError(Exception):

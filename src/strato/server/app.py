@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from strato.server.errors import install_error_handlers
 from strato.server.observability import Metrics
 from strato.server.platform import Platform
 from strato.server.routers import artifacts, health, jobs, resources
+from strato.server.waiters import ChangeWaiters
 
 
 def create_app(settings: Settings, *, platform: Platform | None = None, run_loop: bool = True) -> FastAPI:
@@ -25,8 +27,12 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     metrics = Metrics(platform.store)
     platform.loop.on_pass = metrics.observe_pass
 
+    waiters = ChangeWaiters()
+    platform.store.add_listener(waiters.notify)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        waiters.attach(asyncio.get_running_loop())
         if run_loop:
             platform.start()
         try:
@@ -43,6 +49,7 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     )
     app.state.platform = platform
     app.state.metrics = metrics
+    app.state.waiters = waiters
     app.state.token = ensure_token(settings.token_path)
     app.state.token_required = not is_loopback(settings.host)
     install_error_handlers(app)

@@ -53,6 +53,7 @@ class World:
         return spec.name
 
     def tick(self) -> None:
+        self.reconciler.begin_pass()
         for record in self.store.list(active=True):
             self.reconciler.reconcile(record)
 

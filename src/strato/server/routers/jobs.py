@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
+from strato.jobs.states import JobState
 from strato.server.deps import platform
 from strato.server.platform import Platform
 
@@ -15,6 +18,25 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 @router.post("/{name}/stop")
 def stop(name: str, p: Platform = Depends(platform)) -> dict[str, Any]:
     return p.jobs.to_api(p.jobs.stop(name))
+
+
+@router.get("/{name}/wait")
+async def wait(
+    name: str, request: Request, timeout: float = Query(30.0, ge=0, le=60), p: Platform = Depends(platform)
+) -> dict[str, Any]:
+    """Answer as soon as the job is Completed, Failed or Stopped, or after ``timeout`` seconds with
+    its current state (long poll: call again until it is done)."""
+    waiters = request.app.state.waiters
+    deadline = time.monotonic() + timeout
+    record = await run_in_threadpool(p.jobs.get, name)
+    while True:
+        event = waiters.register(record.uid)
+        record = await run_in_threadpool(p.jobs.get, name)
+        remaining = deadline - time.monotonic()
+        if JobState(record.state).terminal or remaining <= 0:
+            await waiters.wait(record.uid, event, 0)
+            return p.jobs.to_api(record)
+        await waiters.wait(record.uid, event, remaining)
 
 
 @router.get("/{name}/logs")

@@ -1,5 +1,5 @@
 """The metadata store (SQLAlchemy 2 + Alembic; SQLite by default, PostgreSQL by URL)."""
 
-from strato.store.metadata.store import Event, MetadataStore, MetricPoint, ResourceRecord
+from strato.store.metadata.store import Event, MetadataStore, MetricPoint, ResourceRecord, Transition
 
-__all__ = ["Event", "MetadataStore", "MetricPoint", "ResourceRecord"]
+__all__ = ["Event", "MetadataStore", "MetricPoint", "ResourceRecord", "Transition"]

@@ -41,6 +41,16 @@ class ResourceRecord:
 
 
 @dataclass(frozen=True)
+class Transition:
+    """A state a resource entered, why, and when (``at`` defaults to now)."""
+
+    state: str
+    reason: str = ""
+    message: str = ""
+    at: float | None = None
+
+
+@dataclass(frozen=True)
 class Event:
     at: float
     state: str
@@ -82,6 +92,7 @@ class MetadataStore:
         self.url = url
         self.engine = create_engine(url)
         self.clock = clock
+        self._listeners: list[Callable[[str], None]] = []
         if migrate:
             self.upgrade()
 
@@ -190,13 +201,13 @@ class MetadataStore:
         self,
         uid: str,
         status: dict[str, Any],
-        *,
-        state: str | None = None,
-        reason: str = "",
-        message: str = "",
+        *transitions: Transition,
         active: bool | None = None,
+        metrics: Iterable[MetricPoint] = (),
     ) -> None:
-        """Write the observed status; when ``state`` changes, append an event with the reason."""
+        """Write the observed status, the states it passed through (each change becomes an event with
+        its reason) and new metric points, in one transaction. The last transition's state is the
+        resource's state."""
         now = self.clock()
         with self._write() as conn:
             current = conn.execute(sa.select(resources.c.state).where(resources.c.uid == uid)).scalar_one_or_none()
@@ -205,14 +216,37 @@ class MetadataStore:
             values: dict[str, Any] = {"status": status, "updated_at": now}
             if active is not None:
                 values["active"] = active
-            if state is not None and state != current:
-                values["state"] = state
-                conn.execute(
-                    resource_events.insert().values(
-                        resource_uid=uid, at=now, state=state, reason=reason or state, message=message
+            events = []
+            for step in transitions:
+                if step.state != current:
+                    events.append(
+                        {
+                            "resource_uid": uid,
+                            "at": step.at or now,
+                            "state": step.state,
+                            "reason": step.reason or step.state,
+                            "message": step.message,
+                        }
                     )
-                )
+                    current = values["state"] = step.state
+            if events:
+                conn.execute(resource_events.insert(), events)
+            rows = [
+                {"resource_uid": uid, "name": p.name, "value": p.value, "step": p.step, "at": p.at} for p in metrics
+            ]
+            if rows:
+                conn.execute(metric_points.insert(), rows)
             conn.execute(resources.update().where(resources.c.uid == uid).values(**values))
+        self._changed(uid)
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """``callback(uid)`` runs after every committed status change (in this process), so waiters can
+        answer at once instead of polling."""
+        self._listeners.append(callback)
+
+    def _changed(self, uid: str) -> None:
+        for callback in list(self._listeners):
+            callback(uid)
 
     def delete(self, uid: str) -> None:
         with self._write() as conn:
