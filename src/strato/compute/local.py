@@ -58,6 +58,7 @@ _SHIM = Path(__file__).with_name("_shim.py")
 _WATCH_INTERVAL = 0.2  # seconds between liveness checks of re-adopted tasks
 _CREATE_TIME_TOLERANCE = 0.5  # seconds; psutil's create time is exact to a clock tick
 _KILLED_EXIT_CODE = 128 + signal.SIGKILL
+TRASH = ".trash"  # released task dirs wait here for deletion
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -146,6 +147,7 @@ class LocalBackend(ComputeBackend):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.run_dir / TRASH, ignore_errors=True)
         self._capacity = TaskResources(
             cpus=float(cpus if cpus is not None else (os.cpu_count() or 1)),
             memory=int(memory if memory is not None else psutil.virtual_memory().total),
@@ -423,7 +425,15 @@ class LocalBackend(ComputeBackend):
         if not self.status(task_id).state.finished:
             raise Conflict(f"task {task_id!r} is still running; stop it and wait for it to end before releasing it")
         self._on_end(task_id)
-        shutil.rmtree(task_dir, ignore_errors=True)
+        # Deleting a work dir is many small syscalls; rename it away now and delete it off the caller's
+        # (the reconcile loop's) thread. Leftovers from a crash are removed at the next start.
+        trash = self.run_dir / TRASH / f"{task_id}-{os.getpid()}"
+        trash.parent.mkdir(exist_ok=True)
+        try:
+            task_dir.rename(trash)
+        except OSError:
+            trash = task_dir
+        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True).start()
 
     def list_tasks(self) -> list[str]:
         return sorted(d.name for d in self.run_dir.iterdir() if (d / "task.json").is_file())
