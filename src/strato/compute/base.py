@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from strato.errors import ResourcesImpossible
+from strato.errors import InvalidArgument, ResourcesImpossible
 
 
 class CapacityUnavailable(Exception):  # a signal to wait, not an error for users (so no Error suffix)
@@ -129,6 +129,12 @@ class ComputeBackend(abc.ABC):
                     f"{have:g}{unit} in all; lower resources.{what} or use a bigger compute target",
                     details={"resource": what, "requested": asked, "available": have},
                 )
+
+    def validate(self, spec: TaskSpec) -> None:
+        """What every ``submit`` checks first: a command to run, and resources that can ever fit."""
+        if not spec.command:
+            raise InvalidArgument("the task's command is empty; give the program to run and its arguments")
+        self.check_fits(spec.resources)
 
     @abc.abstractmethod
     def submit(self, spec: TaskSpec) -> str:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from strato.compute.base import (
-    CapacityUnavailable,
     ComputeBackend,
     LogChunk,
     TaskResources,
@@ -23,15 +22,10 @@ from strato.compute.base import (
     TaskStatus,
     UsageSample,
 )
-from strato.errors import Conflict, InvalidArgument, NotFound
-from strato.units import format_bytes
+from strato.compute.slots import Slots
+from strato.errors import Conflict, NotFound
 
 STOPPED_EXIT_CODE = 143  # 128 + SIGTERM, what a process that dies of the stop signal reports
-
-
-def _describe(resources: TaskResources) -> str:
-    text = f"{resources.cpus:g} cpu and {format_bytes(resources.memory)}"
-    return text + (f" and {resources.gpus} gpu" if resources.gpus else "")
 
 
 @dataclass
@@ -58,7 +52,7 @@ class FakeBackend(ComputeBackend):
         clock: Callable[[], float] = time.time,
     ):
         super().__init__()
-        self._capacity = capacity or TaskResources(cpus=4, memory=16 * 1024**3, gpus=0)
+        self._slots = Slots(capacity or TaskResources(cpus=4, memory=16 * 1024**3, gpus=0))
         self._stop_delay = stop_delay
         self._clock = clock
         self._lock = threading.RLock()
@@ -69,31 +63,19 @@ class FakeBackend(ComputeBackend):
 
     # Capacity ---------------------------------------------------------------------------------
     def capacity(self) -> TaskResources:
-        return self._capacity
+        return self._slots.capacity
 
     def free(self) -> TaskResources:
         with self._lock:
-            held = [t.spec.resources for t in self._tasks.values() if t.state is TaskState.RUNNING]
-        return TaskResources(
-            cpus=max(0.0, self._capacity.cpus - sum(r.cpus for r in held)),
-            memory=max(0, self._capacity.memory - sum(r.memory for r in held)),
-            gpus=max(0, self._capacity.gpus - sum(r.gpus for r in held)),
-        )
+            return self._slots.free()
 
     # The contract -----------------------------------------------------------------------------
     def submit(self, spec: TaskSpec) -> str:
-        self.check_fits(spec.resources)
-        if not spec.command:
-            raise InvalidArgument("the task's command is empty; give the program to run and its arguments")
-        asked = spec.resources
+        self.validate(spec)
         with self._lock:
-            free = self.free()
-            if asked.cpus > free.cpus + 1e-9 or asked.memory > free.memory or asked.gpus > free.gpus:
-                raise CapacityUnavailable(
-                    f"needs {_describe(asked)}; {_describe(free)} free of {_describe(self._capacity)}"
-                )
+            task_id = f"fake-{self._counter + 1}"
+            self._slots.reserve(task_id, spec.resources)
             self._counter += 1
-            task_id = f"fake-{self._counter}"
             self._tasks[task_id] = _FakeTask(spec=spec, started_at=self._clock())
             self.submitted.append((task_id, spec))
         return task_id
@@ -158,6 +140,7 @@ class FakeBackend(ComputeBackend):
             if task.state.finished:
                 return
             task.state = TaskState.SUCCEEDED if exit_code == 0 else TaskState.FAILED
+            self._slots.release(task_id)
             task.exit_code = exit_code
             task.ended_at = self._clock()
             task.message = f"{'stopped; ' if task.stopped else ''}exited with code {exit_code}"
@@ -170,6 +153,7 @@ class FakeBackend(ComputeBackend):
             if task.state.finished:
                 return
             task.state, task.ended_at, task.message = TaskState.LOST, self._clock(), message
+            self._slots.release(task_id)
         self._notify(task_id)
 
     def emit_log(self, task_id: str, text: str | bytes) -> None:

@@ -40,7 +40,6 @@ from typing import Any
 import psutil
 
 from strato.compute.base import (
-    CapacityUnavailable,
     ComputeBackend,
     LogChunk,
     TaskResources,
@@ -49,8 +48,8 @@ from strato.compute.base import (
     TaskStatus,
     UsageSample,
 )
-from strato.errors import Conflict, InvalidArgument, NotFound
-from strato.units import format_bytes
+from strato.compute.slots import Slots
+from strato.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +73,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _describe(resources: TaskResources) -> str:
-    text = f"{resources.cpus:g} cpu and {format_bytes(resources.memory)}"
-    return text + (f" and {resources.gpus} gpu" if resources.gpus else "")
 
 
 def _exit_message(exit_code: int, stopped: bool) -> str:
@@ -148,16 +142,17 @@ class LocalBackend(ComputeBackend):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.run_dir / TRASH, ignore_errors=True)
-        self._capacity = TaskResources(
-            cpus=float(cpus if cpus is not None else (os.cpu_count() or 1)),
-            memory=int(memory if memory is not None else psutil.virtual_memory().total),
-            gpus=0,
+        self._slots = Slots(
+            TaskResources(
+                cpus=float(cpus if cpus is not None else (os.cpu_count() or 1)),
+                memory=int(memory if memory is not None else psutil.virtual_memory().total),
+                gpus=0,
+            )
         )
         self._log_max_bytes = log_max_bytes
         self._sample_interval = sample_interval
         self._clock = clock
-        self._lock = threading.Lock()  # guards the dicts below
-        self._held: dict[str, TaskResources] = {}  # running tasks and what they hold
+        self._lock = threading.Lock()  # guards the slots (what running tasks hold) and the dicts below
         self._starting: set[str] = set()  # submitted, shim not recorded yet
         self._adopted: set[str] = set()  # running tasks we did not start: watched by polling
         self._trackers: dict[str, _UsageTracker] = {}
@@ -169,46 +164,30 @@ class LocalBackend(ComputeBackend):
 
     # Capacity ---------------------------------------------------------------------------------
     def capacity(self) -> TaskResources:
-        return self._capacity
+        return self._slots.capacity
 
     def free(self) -> TaskResources:
         with self._lock:
-            return self._free_locked()
-
-    def _free_locked(self) -> TaskResources:
-        held = list(self._held.values())
-        return TaskResources(
-            cpus=max(0.0, self._capacity.cpus - sum(r.cpus for r in held)),
-            memory=max(0, self._capacity.memory - sum(r.memory for r in held)),
-            gpus=max(0, self._capacity.gpus - sum(r.gpus for r in held)),
-        )
+            return self._slots.free()
 
     # Submit -----------------------------------------------------------------------------------
     def submit(self, spec: TaskSpec) -> str:
-        self.check_fits(spec.resources)
-        if not spec.command:
-            raise InvalidArgument("the task's command is empty; give the program to run and its arguments")
+        self.validate(spec)
         task_id = f"t-{int(self._clock() * 1000):013d}-{os.urandom(4).hex()}"
-        asked = spec.resources
         with self._lock:
-            free = self._free_locked()
-            if asked.cpus > free.cpus + 1e-9 or asked.memory > free.memory or asked.gpus > free.gpus:
-                raise CapacityUnavailable(
-                    f"needs {_describe(asked)}; {_describe(free)} free of {_describe(self._capacity)}"
-                )
-            self._held[task_id] = asked
+            self._slots.reserve(task_id, spec.resources)
             self._starting.add(task_id)
         try:
             proc, pid_info = self._start(task_id, spec)
         except BaseException:
             with self._lock:
-                self._held.pop(task_id, None)
+                self._slots.release(task_id)
                 self._starting.discard(task_id)
             shutil.rmtree(self.run_dir / task_id, ignore_errors=True)
             raise
         with self._lock:
             self._starting.discard(task_id)
-            if task_id in self._held:  # not already seen ending by a concurrent status()
+            if task_id in self._slots:  # not already seen ending by a concurrent status()
                 self._trackers[task_id] = _UsageTracker(pid_info["pid"], pid_info["create_time"], 0)
         threading.Thread(target=self._reap, args=(task_id, proc), name=f"strato-reap-{task_id}", daemon=True).start()
         return task_id
@@ -263,7 +242,7 @@ class LocalBackend(ComputeBackend):
     def _on_end(self, task_id: str) -> None:
         """Free what a finished task held and tell the listeners, once. Safe to call repeatedly."""
         with self._lock:
-            held = self._held.pop(task_id, None)
+            held = self._slots.release(task_id)
             self._adopted.discard(task_id)
             tracker = self._trackers.pop(task_id, None)
         if tracker is not None:
@@ -457,7 +436,7 @@ class LocalBackend(ComputeBackend):
             pid_info = _read_json(task_dir / "pid.json") or {}
             peak = int((_read_json(task_dir / "usage.json") or {}).get("peak_memory", 0))
             with self._lock:
-                self._held[task_id] = TaskResources(**task.get("resources", {}))
+                self._slots.hold(task_id, TaskResources(**task.get("resources", {})))
                 self._adopted.add(task_id)
                 self._trackers[task_id] = _UsageTracker(pid_info["pid"], pid_info["create_time"], peak)
             stop_info = _read_json(task_dir / "stop.json")
