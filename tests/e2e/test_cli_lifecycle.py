@@ -1,0 +1,48 @@
+"""Following, stopping and deleting a running job from the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.e2e.cli import CLI, ControlPlane, error_line, ok
+from tests.helpers import wait_until
+
+SCRIPT = (
+    "import pathlib, sys, time\n"
+    "print('first line', flush=True)\n"
+    "while not pathlib.Path(sys.argv[-1]).exists():\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def test_follow_stop_and_delete_a_running_job(plane: ControlPlane, tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "loop.py").write_text(SCRIPT)
+    never = tmp_path / "never-created"
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(f"kind: TrainingJob\nname: e2e-follow\ncode: ./code\ncommand: [python, loop.py, '{never}']\n")
+    ok(plane.cli("apply", "-f", job_file))
+
+    follower = subprocess.Popen([*CLI, "logs", "job", "e2e-follow", "-f"], env=plane.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        wait_until(lambda: "first line" in follower.stdout.readline(), 120, interval=0, what="first log line")
+        assert follower.poll() is None  # still following: the job still runs
+        stopped = ok(plane.cli("stop", "job", "e2e-follow"))
+        assert "TrainingJob e2e-follow" in stopped.stdout
+        assert follower.wait(120) == 0  # the stream ends when the job does
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+
+    job = plane.job("e2e-follow")
+    assert job["status"]["state"] == "Stopped"
+    assert "stop requested by the user" in job["status"]["message"]
+    waited = plane.wait("e2e-follow")
+    assert waited.returncode == 1 and "Stopped" in waited.stdout  # wait exits 1 unless Completed
+
+    ok(plane.cli("delete", "job", "e2e-follow"))
+    wait_until(lambda: plane.cli("get", "job", "e2e-follow").returncode == 1, 60, what="job record deleted")
+    error_line(plane.cli("get", "job", "e2e-follow"), "TrainingJob 'e2e-follow' not found")
