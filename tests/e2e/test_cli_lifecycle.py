@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.e2e.cli import CLI, ControlPlane, error_line, ok
+from tests.e2e.cli import CLI, ControlPlane, error_line, json_out, ok
 from tests.helpers import wait_until
 
 SCRIPT = (
@@ -42,6 +42,9 @@ def test_follow_stop_and_delete_a_running_job(plane: ControlPlane, tmp_path: Pat
     assert "stop requested by the user" in job["status"]["message"]
     waited = plane.wait("e2e-follow")
     assert waited.returncode == 1 and "Stopped" in waited.stdout  # wait exits 1 unless Completed
+
+    status = json_out(plane.cli("status", "--home", plane.home, "-o", "json"))
+    assert isinstance(status, dict) and status["jobs"].get("Stopped", 0) >= 1
 
     ok(plane.cli("delete", "job", "e2e-follow"))
     wait_until(lambda: plane.cli("get", "job", "e2e-follow").returncode == 1, 60, what="job record deleted")

@@ -23,9 +23,10 @@ def test_up_status_down(own_plane: Callable[..., ControlPlane], tmp_path: Path) 
 
     status = json_out(run_cli("status", "--home", home, "-o", "json", env=env))
     assert status == {**status, "running": True, "healthy": True, "pid": plane.pid, "url": plane.url,
-                      "home": str(home)}
+                      "home": str(home), "jobs": {}}
     table = ok(run_cli("status", "--home", home, env=env)).stdout
     assert f"running at {plane.url} (pid {plane.pid}" in table and "healthy" in table
+    assert "jobs: none" in table
 
     again = json_out(run_cli("up", "--home", home, "--port", "0", "-o", "json", env=env))
     assert isinstance(again, dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from strato.cli.common import Home, Output, OutputOpt
 from strato.cli.output import console, print_json
+from strato.client import connect
 from strato.config import load_settings
 from strato.server import daemon
 
@@ -46,6 +48,9 @@ def status(home: Home = None, output: OutputOpt = Output.table) -> None:
     data = {"running": info is not None, "home": str(settings.home), **(info.__dict__ if info else {})}
     if info is not None:
         data["healthy"] = daemon.healthy(info.url)
+        if data["healthy"]:
+            with connect(info.url, home=home) as client:
+                data["jobs"] = dict(Counter(job.status for job in client.jobs.list()))
     if output is Output.json:
         print_json(data)
     elif info is None:
@@ -55,6 +60,8 @@ def status(home: Home = None, output: OutputOpt = Output.table) -> None:
             f"running at {info.url} (pid {info.pid}, home {info.home}, "
             f"{'healthy' if data['healthy'] else 'not answering'})"
         )
+        jobs = data.get("jobs") or {}
+        console.print("jobs: " + (", ".join(f"{n} {state}" for state, n in sorted(jobs.items())) or "none"))
     if info is None:
         raise typer.Exit(3)
 
