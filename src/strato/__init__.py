@@ -44,6 +44,7 @@ __all__ = [
     "load_yaml_file",
 ]
 
+
 def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:

@@ -43,6 +43,13 @@ def test_follow_stop_and_delete_a_running_job(plane: ControlPlane, tmp_path: Pat
     waited = plane.wait("e2e-follow")
     assert waited.returncode == 1 and "Stopped" in waited.stdout  # wait exits 1 unless Completed
 
+    attempts = json_out(plane.cli("get", "attempts", "job", "e2e-follow", "-o", "json"))
+    assert isinstance(attempts, list) and [a["attempt"] for a in attempts] == [1]
+    assert attempts[0]["outcome"] == "Stopped" and attempts[0]["exit_code"] in (143, -15)
+    table = ok(plane.cli("get", "attempts", "job", "e2e-follow")).stdout
+    assert "ATTEMPT" in table and "Stopped" in table
+    error_line(plane.cli("get", "attempts", "e2e-follow"), "use: strato get attempts job NAME")
+
     status = json_out(plane.cli("status", "--home", plane.home, "-o", "json"))
     assert isinstance(status, dict) and status["jobs"].get("Stopped", 0) >= 1
 

@@ -66,3 +66,20 @@ def job_detail(item: dict[str, Any]) -> None:
     usage = status.get("usage") or {}
     if usage.get("peak_memory"):
         console.print(f"  peak mem: {usage['peak_memory'] / 2**20:.1f} MiB; cpu: {usage.get('cpu_seconds', 0):.1f}s")
+
+
+def attempts_table(attempts: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("ATTEMPT", "TASK", "STARTED", "ENDED", "OUTCOME", "EXIT", "DETAIL"):
+        table.add_column(column)
+    for item in attempts:
+        table.add_row(
+            str(item.get("attempt")),
+            str(item.get("task_id", "-")),
+            when(item.get("started_at")),
+            when(item.get("ended_at")),
+            str(item.get("outcome", "running")),
+            str(item.get("exit_code", "-")),
+            str(item.get("message", "")),
+        )
+    return table

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from strato.cli.common import Home, Output, OutputOpt, Token, Url, client
-from strato.cli.output import console, job_detail, jobs_table, print_json
+from strato.cli.output import console, job_detail, print_json
+from strato.cli.views import KIND_VIEWS, SUB_VIEWS
 from strato.errors import ErrorCode, InvalidArgument, StratoError
 from strato.specs import KINDS, load_yaml_file
 
@@ -36,36 +37,48 @@ def apply(
     with client(home, url, token) as c, console.status(f"applying {file}"):
         for spec in specs:
             try:
-                results.append(c.jobs.submit(spec, base_dir=file.parent))  # type: ignore[arg-type]
+                results.append(c.apply(spec, base_dir=file.parent))
             except StratoError as exc:
                 if exc.code in SPEC_ERRORS:  # a problem with what the file says: name the file
                     raise StratoError(f"{file}: {exc.message}", code=exc.code, details=exc.details) from None
                 raise
     if output is Output.json:
-        print_json([r.data for r in results] if len(results) > 1 else results[0].data)
+        print_json(results if len(results) > 1 else results[0])
         return
-    for job in results:
-        console.print(f"{job.data['kind']} {job.name} applied ({job.status})")
+    for item in results:
+        console.print(f"{item['kind']} {item['name']} applied ({item['status']['state']})")
 
 
 def get(
     kind: Kind,
     name: Annotated[str | None, typer.Argument(help="Name; all when omitted.")] = None,
+    of: Annotated[
+        str | None, typer.Argument(help="For sub-resources: the owner's name (get attempts job NAME).")
+    ] = None,
     home: Home = None,
     url: Url = None,
     token: Token = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """List resources of a kind, or show one."""
-    plural = _plural(kind)
+    """List resources of a kind, show one, or list the rows of one (attempts of a job)."""
+    sub = SUB_VIEWS.get(kind.lower())
+    if sub is not None:
+        if not name or not of or KINDS.get(name) is not KINDS.get(sub.parent_kind):
+            raise InvalidArgument(f"use: strato get {kind.lower()} {sub.parent_kind} NAME")
+        with client(home, url, token) as c:
+            rows = sub.fetch(c, of)
+        print_json(rows) if output is Output.json else console.print(sub.table(rows))
+        return
+    cls = KINDS.get(kind)
     with client(home, url, token) as c:
-        data = c.get(plural, name) if name else c.list(plural)
-    if output is Output.json:
+        data = c.get(cls.PLURAL, name) if name else c.list(cls.PLURAL)
+    view = KIND_VIEWS.get(cls.KIND)
+    if output is Output.json or view is None:
         print_json(data)
     elif name:
-        job_detail(data)  # type: ignore[arg-type]
+        view.detail(data)  # type: ignore[arg-type]
     else:
-        console.print(jobs_table(data))  # type: ignore[arg-type]
+        console.print(view.table(data))  # type: ignore[arg-type]
 
 
 def delete(kind: Kind, name: Name, home: Home = None, url: Url = None, token: Token = None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from strato.client.http import Transport
 from strato.client.jobs import JobsClient
 from strato.config import load_settings
-from strato.specs import ResourceSpec, parse_spec
+from strato.specs import ResourceSpec, TrainingJob, parse_spec
 
 
 class Client:
@@ -22,7 +22,9 @@ class Client:
         """Create any resource from a spec object or a dict (what a YAML document holds)."""
         if isinstance(spec, dict):
             spec = parse_spec(spec)
-        return self.jobs.submit(spec, base_dir=base_dir).data  # type: ignore[arg-type]
+        if isinstance(spec, TrainingJob):  # uploads its local code and inputs first
+            return self.jobs.submit(spec, base_dir=base_dir).data
+        return dict(self.transport.json("POST", "/api/v1/apply", json=spec.model_dump(mode="json"))["resource"])
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         return dict(self.transport.json("GET", f"/api/v1/{kind}/{name}"))

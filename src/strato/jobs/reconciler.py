@@ -240,6 +240,8 @@ class TrainingJobReconciler:
         if task.cpu_seconds is not None:
             usage["cpu_seconds"] = float(usage.get("cpu_seconds", 0.0)) + task.cpu_seconds
         outcome = {TaskState.SUCCEEDED: "Succeeded", TaskState.LOST: "Lost"}.get(task.state, "Failed")
+        if task.stopped or status.get("stop_reason"):
+            outcome = "Stopped"
         for entry in status.get("attempts", []):
             if entry.get("attempt") == attempt:
                 entry.update(

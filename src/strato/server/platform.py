@@ -4,16 +4,29 @@ reconcile loop. The API, the daemon and tests all build the platform here, one w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from strato.compute import create_backend
 from strato.compute.base import ComputeBackend
 from strato.config import Settings
 from strato.controlplane import ReconcileLoop
+from strato.errors import InvalidArgument
 from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
+from strato.specs import KINDS, TrainingJob
 from strato.store.artifacts import ArtifactStore, open_artifact_store
-from strato.store.metadata import MetadataStore
+from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
+
+
+class ResourceService(Protocol):
+    """What the generic API verbs need from the service of each kind."""
+
+    def apply(self, spec: Any) -> tuple[ResourceRecord, bool]: ...
+    def get(self, name: str) -> ResourceRecord: ...
+    def list(self) -> list[ResourceRecord]: ...
+    def delete(self, name: str) -> None: ...
+    def to_api(self, record: ResourceRecord) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -24,6 +37,7 @@ class Platform:
     backend: ComputeBackend
     jobs: JobService
     loop: ReconcileLoop
+    services: dict[str, ResourceService]
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
@@ -44,14 +58,23 @@ class Platform:
         )
         loop = ReconcileLoop(store, [TrainingJobReconciler(ctx)], tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
+        jobs = JobService(ctx, wake=loop.wake)
         return cls(
             settings=settings,
             store=store,
             artifacts=artifacts,
             backend=backend,
-            jobs=JobService(ctx, wake=loop.wake),
+            jobs=jobs,
             loop=loop,
+            services={TrainingJob.KIND: jobs},
         )
+
+    def service(self, kind: str) -> ResourceService:
+        """The service of a kind given by any of its names (``jobs``, ``job``, ``TrainingJob``)."""
+        name = KINDS.get(kind).KIND
+        if name not in self.services:
+            raise InvalidArgument(f"kind {name!r} has no API on this server")
+        return self.services[name]
 
     def start(self) -> None:
         self.loop.start()
