@@ -14,6 +14,7 @@ stop them. That is what lets a killed control plane re-adopt running jobs.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -148,6 +149,17 @@ class ComputeBackend(abc.ABC):
     def stop(self, task_id: str, grace: float) -> None:
         """SIGTERM (or the substrate's equivalent) now, SIGKILL after ``grace`` seconds. Idempotent;
         returns at once."""
+
+    def interrupt(self, task_id: str, notice: float) -> None:
+        """A spot interruption as clouds deliver it: a notice the task can read (``strato.runtime.
+        interruption_notice()``, from the file ``$STRATO_CONTROL_DIR/notice.json``), SIGTERM now, and
+        SIGKILL when the notice runs out."""
+        self.deliver_notice(task_id, {"deadline": time.time() + notice, "notice_seconds": notice})
+        self.stop(task_id, notice)
+
+    @abc.abstractmethod
+    def deliver_notice(self, task_id: str, notice: dict[str, float]) -> None:
+        """Make ``notice`` readable by the task as ``$STRATO_CONTROL_DIR/notice.json``."""
 
     @abc.abstractmethod
     def logs(self, task_id: str, offset: int = 0, limit: int = 1024 * 1024) -> LogChunk:

@@ -60,6 +60,7 @@ class FakeBackend(ComputeBackend):
         self._counter = 0
         self.submitted: list[tuple[str, TaskSpec]] = []  # every accepted submit, in order
         self.stops: list[tuple[str, float]] = []  # every stop call: (task_id, grace)
+        self.notices: list[tuple[str, dict[str, float]]] = []  # every interruption notice delivered
 
     # Capacity ---------------------------------------------------------------------------------
     def capacity(self) -> TaskResources:
@@ -104,6 +105,11 @@ class FakeBackend(ComputeBackend):
             task.stopped = True
         if not self._stop_delay:
             self.finish(task_id, STOPPED_EXIT_CODE)
+
+    def deliver_notice(self, task_id: str, notice: dict[str, float]) -> None:
+        with self._lock:
+            self._get(task_id)
+            self.notices.append((task_id, dict(notice)))
 
     def logs(self, task_id: str, offset: int = 0, limit: int = 1024 * 1024) -> LogChunk:
         with self._lock:

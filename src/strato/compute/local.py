@@ -58,6 +58,7 @@ _WATCH_INTERVAL = 0.2  # seconds between liveness checks of re-adopted tasks
 _CREATE_TIME_TOLERANCE = 0.5  # seconds; psutil's create time is exact to a clock tick
 _KILLED_EXIT_CODE = 128 + signal.SIGKILL
 TRASH = ".trash"  # released task dirs wait here for deletion
+CONTROL_DIR_ENV = "STRATO_CONTROL_DIR"  # where a task finds messages from the platform (the notice)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -218,7 +219,7 @@ class LocalBackend(ComputeBackend):
                 # -I: PYTHONPATH & co. of the task's environment must not reach the shim's own imports.
                 proc = subprocess.Popen(
                     [sys.executable, "-I", "-S", str(_SHIM), str(task_dir)],
-                    env={**spec.env, **spec.secret_env},
+                    env={**spec.env, **spec.secret_env, CONTROL_DIR_ENV: str(task_dir / "work" / ".strato")},
                     stdin=subprocess.DEVNULL,
                     stdout=shim_err,
                     stderr=shim_err,
@@ -320,6 +321,11 @@ class LocalBackend(ComputeBackend):
         )
 
     # Stop -------------------------------------------------------------------------------------
+    def deliver_notice(self, task_id: str, notice: dict[str, float]) -> None:
+        control = self._task_dir(task_id) / "work" / ".strato"
+        control.mkdir(parents=True, exist_ok=True)
+        _write_json(control / "notice.json", notice)
+
     def stop(self, task_id: str, grace: float) -> None:
         task_dir = self._task_dir(task_id)
         pid_info = _read_json(task_dir / "pid.json")

@@ -3,14 +3,18 @@
 from strato.specs.base import Resources, ResourceSpec
 from strato.specs.kinds import KINDS, spec_class
 from strato.specs.loader import load_yaml_file, load_yaml_text, parse_spec
+from strato.specs.spot import InterruptionModel, RecoveryPolicy, SpotPolicy
 from strato.specs.training_job import MetricDefinition, RetryPolicy, TrainingJob
 
 __all__ = [
     "KINDS",
+    "InterruptionModel",
     "MetricDefinition",
+    "RecoveryPolicy",
     "ResourceSpec",
     "Resources",
     "RetryPolicy",
+    "SpotPolicy",
     "TrainingJob",
     "load_yaml_file",
     "load_yaml_text",

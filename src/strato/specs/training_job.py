@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from strato.specs.base import Duration, Resources, ResourceSpec, StrictModel
+from strato.specs.spot import SpotPolicy
 
 CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,6 +61,7 @@ class TrainingJob(ResourceSpec):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)
     compute: str | None = Field(None, description="compute backend; default the workspace's")
+    spot: SpotPolicy | None = None
 
     @model_validator(mode="after")
     def _one_way_to_run(self) -> TrainingJob:
@@ -71,6 +73,12 @@ class TrainingJob(ResourceSpec):
             raise ValueError(f"entrypoint {self.entrypoint!r} must look like module:function")
         if self.entrypoint and not self.code:
             raise ValueError("entrypoint needs code: the directory that holds its module")
+        wait = self.spot.max_wait if self.spot else None
+        if wait is not None and self.max_runtime is not None and wait < self.max_runtime:
+            raise ValueError(
+                f"spot.max_wait ({wait:g}s) is shorter than max_runtime ({self.max_runtime:g}s); max_wait bounds "
+                "the whole job including waits and restarts, so it must be at least max_runtime"
+            )
         return self
 
     @field_validator("inputs")

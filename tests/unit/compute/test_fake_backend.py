@@ -58,3 +58,12 @@ def test_create_backend_builds_the_configured_backend(tmp_path: Path) -> None:
 def test_an_unknown_backend_name_suggests_the_closest() -> None:
     with pytest.raises(InvalidArgument, match="did you mean 'local'"):
         create_backend(Settings(home=Path("/nonexistent"), compute="lcoal"))
+
+
+def test_interrupt_records_the_notice_and_stops() -> None:
+    backend = FakeBackend(clock=lambda: 100.0)
+    task_id = backend.submit(TaskSpec(["python", "x.py"]))
+    backend.interrupt(task_id, notice=30)
+    assert backend.notices[0][0] == task_id and backend.notices[0][1]["notice_seconds"] == 30
+    assert backend.stops == [(task_id, 30)]
+    assert backend.status(task_id).stopped

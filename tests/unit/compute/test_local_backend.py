@@ -381,3 +381,23 @@ def test_release_deletes_the_task_directory(backend: LocalBackend) -> None:
     finished(backend, task_id)
     backend.release(task_id)
     assert not (backend.run_dir / task_id).exists()
+
+
+def test_an_interruption_delivers_a_readable_notice_then_sigterm(backend: LocalBackend) -> None:
+    spec = python(
+        "import json, os, signal, sys, time\n"
+        "def notice(*_):\n"
+        "    path = os.path.join(os.environ['STRATO_CONTROL_DIR'], 'notice.json')\n"
+        "    print('notice', json.load(open(path))['notice_seconds'], flush=True)\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, notice)\n"
+        "print('ready', flush=True)\n"
+        "while True: time.sleep(0.1)\n"
+    )
+    task_id = backend.submit(spec)
+    wait_for_log(backend, task_id, b"ready")
+    backend.interrupt(task_id, notice=45)
+    finished(backend, task_id)
+    status = backend.status(task_id)
+    assert status.stopped and status.exit_code == 143
+    assert b"notice 45" in log_of(backend, task_id)
