@@ -15,6 +15,7 @@ from strato.cli.common import Home, Output, OutputOpt, Token, Url, client
 from strato.cli.output import console, job_detail, print_json
 from strato.errors import InvalidArgument
 from strato.specs import parse_spec
+from strato.units import parse_duration
 
 app = typer.Typer(help="Training jobs.", no_args_is_help=True)
 
@@ -101,3 +102,23 @@ def submit(
         job_detail(job.data)
     if wait and job.status != "Completed":
         raise typer.Exit(1)
+
+
+@app.command()
+def interrupt(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    notice: Annotated[
+        str | None, typer.Option(help="Notice before the kill, like 30s (default: the job's cloud's).")
+    ] = None,
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Interrupt a running job as a spot reclaim would; it recovers from its last checkpoint."""
+    try:
+        seconds = parse_duration(notice) if notice else None
+    except ValueError as exc:
+        raise InvalidArgument(f"--notice: {exc}") from None
+    with client(home, url, token) as c:
+        c.jobs.interrupt(name, seconds)
+    console.print(f"TrainingJob {name}: interruption requested")

@@ -91,6 +91,11 @@ class JobsClient:
     def stop(self, name: str) -> Job:
         return Job(self, self._t.json("POST", f"/api/v1/jobs/{name}/stop"))
 
+    def interrupt(self, name: str, notice: float | None = None) -> Job:
+        """Interrupt a running job as a spot reclaim would (notice, SIGTERM, kill, then recovery)."""
+        params = {"notice": notice} if notice is not None else None
+        return Job(self, self._t.json("POST", f"/api/v1/jobs/{name}/interrupt", params=params))
+
     def delete(self, name: str) -> None:
         self._t.request("DELETE", f"/api/v1/jobs/{name}")
 

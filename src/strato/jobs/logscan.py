@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 PHASE_RE = re.compile(r"^\[strato\] phase (\w+)(?: at ([0-9.]+))?")
 REPORT_PREFIX = "[strato] metrics "
 FAILURE_PREFIX = "[strato] failure-reason "
+CHECKPOINT_RE = re.compile(r"^\[strato\] checkpoint saved (v\d+) at ([0-9.]+): save ([0-9.]+)s, upload ([0-9.]+)s")
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ScanResult:
     metrics: list[tuple[str, float, int | None]] = field(default_factory=list)  # (name, value, step)
     consumed: int = 0  # bytes of complete lines read
     failure_reason: str | None = None
+    checkpoints: list[dict[str, float | str]] = field(default_factory=list)  # version, saved_at, cost
 
 
 class LogScanner:
@@ -45,6 +47,13 @@ class LogScanner:
                 return
             if line.startswith(REPORT_PREFIX):
                 self._reported(line[len(REPORT_PREFIX) :], result)
+                return
+            saved = CHECKPOINT_RE.match(line)
+            if saved:
+                version, at, save, upload = saved.groups()
+                result.checkpoints.append(
+                    {"version": version, "saved_at": float(at), "cost": float(save) + float(upload)}
+                )
                 return
             if line.startswith(FAILURE_PREFIX):
                 with contextlib.suppress(json.JSONDecodeError):

@@ -19,8 +19,19 @@ from typing import Any
 from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskState, TaskStatus
 from strato.errors import NotFound
 from strato.jobs.logscan import LogScanner
+from strato.jobs.recovery import STRATEGIES
+from strato.jobs.spot import (
+    advice,
+    goodput,
+    next_interruption,
+    notice_seconds,
+    progress_lost,
+    record_checkpoint,
+    spot_environment,
+)
 from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix, build_task
+from strato.specs.spot import RecoveryPolicy
 from strato.specs.training_job import TrainingJob
 from strato.store.artifacts import ArtifactStore
 from strato.store.metadata import MetadataStore, MetricPoint, ResourceRecord, Transition
@@ -115,6 +126,8 @@ class TrainingJobReconciler:
             step.status["message"] = "stopped before it started"
             step.move(JobState.STOPPED, Reason.STOP_REQUESTED, step.status["message"])
             return
+        if not self._may_start(step, spec):
+            return
         backend = self.ctx.backend_for(spec)
         if backend.name in self._full:
             step.status["message"] = "waiting for resources: queued behind earlier jobs"
@@ -129,6 +142,7 @@ class TrainingJobReconciler:
             artifact_options=self.ctx.artifact_options,
             secrets=self.ctx.secrets,
             log_max_bytes=self.ctx.log_max_bytes,
+            extra_env=spot_environment(spec.spot, step.status),
         )
         try:
             task_id = backend.submit(task)
@@ -147,10 +161,42 @@ class TrainingJobReconciler:
             message=f"attempt {attempt} started as task {task_id}",
         )
         step.status.pop("stop_reason", None)
+        step.status.pop("not_before", None)
         step.status.setdefault("attempts", []).append({"attempt": attempt, "task_id": task_id, "started_at": now})
+        if spec.spot is not None and spec.spot.enabled:
+            spot_state = step.status.setdefault("spot", {"interruptions": 0})
+            spot_state.pop("interrupted_at", None)
+            spot_state["next_interruption_at"] = next_interruption(
+                spec.spot.interruptions,
+                job_started_at=float(step.status["started_at"]),
+                attempt_started_at=now,
+                attempt=attempt,
+                interruptions=int(spot_state["interruptions"]),
+            )
         step.move(JobState.STARTING, Reason.TASK_STARTED, step.status["message"], now)
 
-    # Starting / Running / Uploading / Stopping ------------------------------------------------------
+    def _may_start(self, step: Step, spec: TrainingJob) -> bool:
+        """False while a restart waits out its delay; a job past ``spot.max_wait`` stops instead."""
+        now = self.ctx.clock()
+        wait_reason = self._max_wait_reason(step, spec)
+        if wait_reason is not None:
+            step.status["message"] = wait_reason[1]
+            step.move(JobState.STOPPED, *wait_reason)
+            return False
+        not_before = step.status.get("not_before")
+        if not_before is not None and now < float(not_before):
+            step.status["message"] = f"restarting in {float(not_before) - now:.0f}s after a spot interruption"
+            return False
+        return True
+
+    def _max_wait_reason(self, step: Step, spec: TrainingJob) -> tuple[str, str] | None:
+        if spec.spot is None or spec.spot.max_wait is None:
+            return None
+        if self.ctx.clock() - step.record.created_at > spec.spot.max_wait:
+            return Reason.MAX_WAIT, f"ran past spot.max_wait ({spec.spot.max_wait:g}s, waits and restarts included)"
+        return None
+
+    # Starting / Running / Uploading / Interrupted / Stopping ---------------------------------------
     def _observe(self, step: Step, spec: TrainingJob) -> None:
         backend = self.ctx.backend_for(spec)
         task_id = step.status["task_id"]
@@ -161,6 +207,8 @@ class TrainingJobReconciler:
         offset = int(step.status.get("log_offset", 0))
         step.status["log_offset"] = offset + self._read_log(step, spec, backend.logs(task_id, offset).data, final=False)
         self._sample_usage(step, backend, task_id)
+        if step.state not in (JobState.STOPPING, JobState.INTERRUPTED):
+            self._maybe_interrupt(step, spec, backend, task_id)
         if step.state is not JobState.STOPPING:
             stop = self._stop_reason(step, spec)
             if stop is not None:
@@ -172,9 +220,36 @@ class TrainingJobReconciler:
         desired = step.record.desired
         if desired.get("stop"):
             return Reason.STOP_REQUESTED, str(desired.get("stop_message") or "stop requested by the user")
-        if spec.max_runtime is not None and self.ctx.clock() - float(step.status["started_at"]) > spec.max_runtime:
+        if spec.max_runtime is not None and self._runtime(step.status) > spec.max_runtime:
             return Reason.MAX_RUNTIME, f"ran longer than max_runtime ({spec.max_runtime:g}s) and was stopped"
-        return None
+        return self._max_wait_reason(step, spec)
+
+    def _runtime(self, status: dict[str, Any]) -> float:
+        """Seconds the job has run, over all attempts (waits between them do not count; max_wait does)."""
+        done = sum(
+            float(a["ended_at"]) - float(a["started_at"]) for a in status.get("attempts", []) if a.get("ended_at")
+        )
+        return done + self.ctx.clock() - float(status.get("attempt_started_at") or status["started_at"])
+
+    def _maybe_interrupt(self, step: Step, spec: TrainingJob, backend: ComputeBackend, task_id: str) -> None:
+        """Deliver a spot interruption when the schedule says so, or when the user asked for one."""
+        asked = int(step.record.desired.get("interrupt", 0))
+        spot_state = step.status.setdefault("spot", {"interruptions": 0})
+        manual = asked > int(spot_state.get("manual", 0))
+        due = spot_state.get("next_interruption_at")
+        scheduled = spec.spot is not None and spec.spot.enabled and due is not None and self.ctx.clock() >= due
+        if not (manual or scheduled):
+            return
+        notice = notice_seconds(spec.spot) if spec.spot else float(step.record.desired.get("interrupt_notice", 30))
+        if manual and step.record.desired.get("interrupt_notice") is not None:
+            notice = float(step.record.desired["interrupt_notice"])
+        now = self.ctx.clock()
+        spot_state.update(manual=asked, interrupted_at=now, interruptions=int(spot_state["interruptions"]) + 1)
+        spot_state.pop("next_interruption_at", None)
+        backend.interrupt(task_id, notice)
+        how = "by hand" if manual else "by the simulated spot market"
+        step.status["message"] = f"spot interruption {how}: {notice:g}s notice, then the task is killed"
+        step.move(JobState.INTERRUPTED, Reason.SPOT_INTERRUPTION, step.status["message"], now)
 
     @staticmethod
     def _task_status(backend: ComputeBackend, task_id: str) -> TaskStatus:
@@ -199,11 +274,15 @@ class TrainingJobReconciler:
                 summary[name] = value
         if result.failure_reason is not None:
             step.status["failure_reason"] = result.failure_reason
+        for saved in result.checkpoints:
+            record_checkpoint(step.status, saved)
         for phase, at in result.phases:
             target = PHASES.get(phase)
             # Phases only move a job forward, and never out of Stopping.
             if target and step.state in PHASE_ORDER and PHASE_ORDER.index(target) > PHASE_ORDER.index(step.state):
                 step.move(target, Reason.PHASE, phase, at)
+            if target is JobState.RUNNING:
+                step.status["attempt_running_at"] = at or self.ctx.clock()
         return result.consumed
 
     def _sample_usage(self, step: Step, backend: ComputeBackend, task_id: str) -> None:
@@ -239,22 +318,34 @@ class TrainingJobReconciler:
             usage["peak_memory"] = max(int(usage.get("peak_memory", 0)), task.peak_memory)
         if task.cpu_seconds is not None:
             usage["cpu_seconds"] = float(usage.get("cpu_seconds", 0.0)) + task.cpu_seconds
+        interrupted = step.state is JobState.INTERRUPTED and task.state is not TaskState.SUCCEEDED
         outcome = {TaskState.SUCCEEDED: "Succeeded", TaskState.LOST: "Lost"}.get(task.state, "Failed")
-        if task.stopped or status.get("stop_reason"):
+        if interrupted:
+            outcome = "Interrupted"
+        elif task.stopped or status.get("stop_reason"):
             outcome = "Stopped"
+        ended_at = task.ended_at or now
         for entry in status.get("attempts", []):
             if entry.get("attempt") == attempt:
-                entry.update(
-                    ended_at=task.ended_at or now, exit_code=task.exit_code, outcome=outcome, message=task.message
-                )
-        status.update(exit_code=task.exit_code, ended_at=task.ended_at or now)
+                entry.update(ended_at=ended_at, exit_code=task.exit_code, outcome=outcome, message=task.message)
+                if outcome in ("Interrupted", "Lost"):
+                    entry["progress_lost"] = progress_lost(status, entry, ended_at)
+        status["goodput"] = goodput(status.get("attempts", []))
+        spot_advice = advice(spec.spot, status)
+        if spot_advice is not None:
+            status["advice"] = spot_advice
+        status.update(exit_code=task.exit_code, ended_at=ended_at)
+        status.pop("attempt_running_at", None)
         status.pop("task_id", None)
         for name in ("model", "output", "checkpoints"):
             if self.ctx.artifacts.list(f"{prefix}/{name}"):
                 status[f"{name}_uri"] = self.ctx.artifacts.uri(f"{prefix}/{name}")
 
         tail = log_tail(data)
-        state, reason, message = self._outcome(spec, status, task, attempt, tail)
+        if interrupted:
+            state, reason, message = self._after_interruption(spec, status)
+        else:
+            state, reason, message = self._outcome(spec, status, task, attempt, tail)
         if state is JobState.PENDING:
             status.pop("ended_at", None)
         else:
@@ -262,6 +353,33 @@ class TrainingJobReconciler:
         status["message"] = message
         step.move(state, reason, message, None if state is JobState.PENDING else task.ended_at)
         step.release = lambda: backend.release(task.task_id)
+
+    def _after_interruption(self, spec: TrainingJob, status: dict[str, Any]) -> tuple[JobState, str, str]:
+        """The recovery strategy decides: restart (now or after a delay) or give up."""
+        spot_state = status.setdefault("spot", {"interruptions": 1})
+        policy = spec.spot.recovery if spec.spot else RecoveryPolicy()
+        decision = STRATEGIES.get(policy.strategy)(int(spot_state["interruptions"]), policy)
+        lost = float(status["attempts"][-1].get("progress_lost", 0.0))
+        if not status.get("checkpoint"):
+            warning = (
+                "this spot job saved no checkpoint, so every interruption restarts it from the beginning; "
+                "write checkpoints to $STRATO_CHECKPOINT_DIR (strato.runtime.checkpoint())"
+            )
+            if warning not in status.setdefault("warnings", []):
+                status["warnings"].append(warning)
+        if not decision.restart:
+            return (
+                JobState.FAILED,
+                Reason.MAX_INTERRUPTIONS,
+                f"spot interruption lost {lost:.1f}s of work; {decision.reason}",
+            )
+        if decision.delay:
+            status["not_before"] = self.ctx.clock() + decision.delay
+        return (
+            JobState.PENDING,
+            Reason.SPOT_INTERRUPTION,
+            f"spot interruption lost {lost:.1f}s of work; {decision.reason}",
+        )
 
     def _outcome(
         self, spec: TrainingJob, status: dict[str, Any], task: TaskStatus, attempt: int, tail: list[str]

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from strato.jobs.checkpoints import CheckpointSync
 from strato.jobs.environment import JobDirs, hyperparameter_args, script_environment, write_config_files
 
 STORE_SCHEME = "strato://"
@@ -98,7 +99,7 @@ def run_user_code(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
 
 
 def upload_outputs(dirs: JobDirs, prefix: str, store: Any) -> None:
-    for local, name in ((dirs.model, "model"), (dirs.output_data, "output"), (dirs.checkpoints, "checkpoints")):
+    for local, name in ((dirs.model, "model"), (dirs.output_data, "output")):
         if local.is_dir() and any(local.iterdir()):
             store.put_dir(local, f"{prefix}/{name}")
             say(f"uploaded {name} to {store.uri(prefix + '/' + name)}")
@@ -111,15 +112,16 @@ def main() -> int:
     store = _store()
     prefix = task["prefix"]
     phase("Starting", "fetching code and inputs")
+    control = Path(os.environ.get("STRATO_CONTROL_DIR") or dirs.root / ".strato")
+    checkpoints = CheckpointSync(store, prefix, dirs.checkpoints, control)
     try:
         dirs.create(channels)
+        control.mkdir(parents=True, exist_ok=True)
         if task.get("code"):
             materialize(task["code"], dirs.code, store)
         for channel in channels:
             materialize(task["inputs"][channel], dirs.channel(channel), store)
-        if store.list(f"{prefix}/checkpoints"):
-            store.get_dir(f"{prefix}/checkpoints", dirs.checkpoints)
-            say("restored checkpoints from the previous attempt")
+        checkpoints.restore()
     except Exception as exc:  # any failure to fetch is the user's input problem, reported in one line
         say("failure-reason " + json.dumps(f"ClientError: {exc}"))
         return 2
@@ -130,6 +132,7 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("STRATO_TASK", None)
     env.pop("STRATO_ARTIFACT_OPTIONS", None)
+    env["STRATO_CONTROL_DIR"] = str(control)
     env.update(
         script_environment(
             dirs,
@@ -144,11 +147,14 @@ def main() -> int:
     )
     phase("Running", " ".join(argv))
     started = time.time()
+    checkpoints.start()
     try:
         exit_code = run_user_code(argv, dirs.code, env)
     except InputError as exc:
         say("failure-reason " + json.dumps(f"ClientError: {exc}"))
         return 2
+    finally:
+        checkpoints.finish()  # what the code saved last, even at a stop or a spot notice
     say(f"user code exited with code {exit_code} after {time.time() - started:.1f}s")
     failure_file = dirs.output / "failure"  # SageMaker's convention for a script's own failure reason
     if exit_code != 0 and failure_file.is_file():

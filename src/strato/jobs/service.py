@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from strato.compute.base import TaskResources
-from strato.errors import AlreadyExists, InvalidArgument, NotFound
+from strato.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from strato.jobs.reconciler import JobContext
+from strato.jobs.recovery import STRATEGIES
 from strato.jobs.runner import SNAPSHOT_PREFIX, STORE_SCHEME
 from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix
@@ -70,6 +71,8 @@ class JobService:
             )
         resources = spec.resources
         self.ctx.backends[backend_name].check_fits(TaskResources(resources.cpus, resources.memory, resources.gpus))
+        if spec.spot is not None and spec.spot.recovery.strategy not in STRATEGIES:
+            raise InvalidArgument(f"spot.recovery.strategy: {STRATEGIES.unknown_message(spec.spot.recovery.strategy)}")
         code = self._resolve_code(spec.code) if spec.code else None
         for channel, source in spec.inputs.items():
             self._check_source(f"inputs.{channel}", source)
@@ -189,6 +192,18 @@ class JobService:
         if JobState(record.state).terminal:
             return record
         record = self.ctx.store.set_desired(record.uid, stop=True)
+        self.wake()
+        return record
+
+    def interrupt(self, name: str, notice: float | None = None) -> ResourceRecord:
+        """Interrupt a running job as a spot reclaim would (the job restarts from its checkpoint)."""
+        record = self.get(name)
+        if not JobState(record.state).has_task or record.state in (JobState.STOPPING, JobState.INTERRUPTED):
+            raise Conflict(f"TrainingJob {name!r} is {record.state}; only a running job can be interrupted")
+        changes: dict[str, Any] = {"interrupt": int(record.desired.get("interrupt", 0)) + 1}
+        if notice is not None:
+            changes["interrupt_notice"] = notice
+        record = self.ctx.store.set_desired(record.uid, **changes)
         self.wake()
         return record
 

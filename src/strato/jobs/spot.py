@@ -94,19 +94,6 @@ def optimal_interval(checkpoint_cost: float, mtbi: float, work: float, restart_c
     return (low + high) / 2
 
 
-__all__ = [
-    "expected_goodput",
-    "expected_lost_work",
-    "goodput",
-    "mean_time_between_interruptions",
-    "next_interruption",
-    "notice_seconds",
-    "optimal_interval",
-    "rate_per_hour",
-    "young_daly_interval",
-]
-
-
 def goodput(attempts: list[dict[str, Any]]) -> dict[str, float]:
     """Billed seconds (every attempt's wall time), lost seconds (work since the last checkpoint when
     an attempt was interrupted or lost) and useful = billed - lost, over the recorded attempts."""
@@ -118,4 +105,56 @@ def goodput(attempts: list[dict[str, Any]]) -> dict[str, float]:
         "lost_seconds": lost,
         "useful_seconds": useful,
         "goodput": useful / billed if billed else 1.0,
+    }
+
+
+# Bookkeeping on a job's status dict (pure: dict in, dict changed) ------------------------------------
+def record_checkpoint(status: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Remember the newest checkpoint and the running mean of what one costs (save + upload)."""
+    checkpoint = status.setdefault("checkpoint", {"count": 0, "total_cost": 0.0})
+    checkpoint["count"] = int(checkpoint["count"]) + 1
+    checkpoint["total_cost"] = float(checkpoint["total_cost"]) + float(saved["cost"])
+    checkpoint.update(
+        version=saved["version"], saved_at=float(saved["saved_at"]), cost=checkpoint["total_cost"] / checkpoint["count"]
+    )
+
+
+def progress_lost(status: dict[str, Any], attempt: dict[str, Any], ended_at: float) -> float:
+    """Seconds of work an interrupted or lost attempt threw away: from its last checkpoint (or from the
+    moment its code started) to the interruption notice (or its end)."""
+    spot_state = status.get("spot") or {}
+    cut = float(spot_state.get("interrupted_at") or ended_at)
+    since = float(status.get("attempt_running_at") or attempt["started_at"])
+    saved_at = (status.get("checkpoint") or {}).get("saved_at")
+    if saved_at is not None and float(saved_at) >= float(attempt["started_at"]):
+        since = max(since, float(saved_at))
+    return max(0.0, cut - since)
+
+
+def spot_environment(spot: SpotPolicy | None, status: dict[str, Any]) -> dict[str, str]:
+    """What ``strato.runtime.should_checkpoint()`` needs to follow the Young/Daly advice."""
+    if spot is None or not spot.enabled:
+        return {}
+    env = {}
+    mtbi = mean_time_between_interruptions(spot.interruptions)
+    if mtbi is not None:
+        env["STRATO_MTBI_SECONDS"] = f"{mtbi:.3f}"
+    cost = (status.get("checkpoint") or {}).get("cost")
+    if cost:
+        env["STRATO_CHECKPOINT_COST"] = f"{float(cost):.3f}"
+    return env
+
+
+def advice(spot: SpotPolicy | None, status: dict[str, Any]) -> dict[str, float] | None:
+    """The advised checkpoint interval for this job and the work one interruption is expected to cost."""
+    mtbi = mean_time_between_interruptions(spot.interruptions) if spot else None
+    cost = (status.get("checkpoint") or {}).get("cost")
+    if mtbi is None or not cost:
+        return None
+    interval = young_daly_interval(float(cost), mtbi)
+    return {
+        "interval": interval,
+        "checkpoint_cost": float(cost),
+        "mtbi": mtbi,
+        "expected_lost_per_interruption": expected_lost_work(interval, float(cost)),
     }

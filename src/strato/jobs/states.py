@@ -10,6 +10,7 @@ class JobState(StrEnum):
     STARTING = "Starting"  # task started: fetching code and inputs
     RUNNING = "Running"  # user code runs
     UPLOADING = "Uploading"  # user code ended: outputs go to the artifact store
+    INTERRUPTED = "Interrupted"  # a spot notice was delivered: the task ends soon and restarts
     COMPLETED = "Completed"
     FAILED = "Failed"
     STOPPING = "Stopping"
@@ -21,7 +22,13 @@ class JobState(StrEnum):
 
     @property
     def has_task(self) -> bool:
-        return self in (JobState.STARTING, JobState.RUNNING, JobState.UPLOADING, JobState.STOPPING)
+        return self in (
+            JobState.STARTING,
+            JobState.RUNNING,
+            JobState.UPLOADING,
+            JobState.INTERRUPTED,
+            JobState.STOPPING,
+        )
 
 
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.STOPPED})
@@ -38,5 +45,8 @@ class Reason(StrEnum):
     RETRYING = "Retrying"
     STOP_REQUESTED = "StopRequested"
     MAX_RUNTIME = "MaxRuntimeExceeded"
+    MAX_WAIT = "MaxWaitTimeExceeded"
+    SPOT_INTERRUPTION = "SpotInterruption"
+    MAX_INTERRUPTIONS = "MaxInterruptionsExceeded"
     ADOPTED = "Adopted"
     INTERNAL = "InternalError"

@@ -28,6 +28,7 @@ def build_task(
     artifact_options: dict[str, Any],
     secrets: SecretBox,
     log_max_bytes: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> TaskSpec:
     payload = {
         "job": name,
@@ -53,6 +54,7 @@ def build_task(
         "STRATO_TASK": json.dumps(payload),
         "STRATO_ARTIFACT_URL": artifact_url,
         "STRATO_ATTEMPT": str(attempt),
+        **(extra_env or {}),
         **spec.environment,
     }
     pythonpath = os.environ.get("PYTHONPATH")

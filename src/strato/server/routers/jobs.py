@@ -20,6 +20,12 @@ def stop(name: str, p: Platform = Depends(platform)) -> dict[str, Any]:
     return p.jobs.to_api(p.jobs.stop(name))
 
 
+@router.post("/{name}/interrupt")
+def interrupt(name: str, notice: float | None = Query(None, ge=0), p: Platform = Depends(platform)) -> dict[str, Any]:
+    """Interrupt a running job as a spot reclaim would: notice, SIGTERM, kill; it then recovers."""
+    return p.jobs.to_api(p.jobs.interrupt(name, notice))
+
+
 @router.get("/{name}/wait")
 async def wait(
     name: str, request: Request, timeout: float = Query(30.0, ge=0, le=60), p: Platform = Depends(platform)

@@ -1,0 +1,3 @@
+from tests.unit.jobs.world import world
+
+__all__ = ["world"]
