@@ -32,11 +32,16 @@ def test_rates_are_seeded_and_reproducible() -> None:
     model = InterruptionModel(rate_per_hour=20, seed=3)
     first = spot.next_interruption(model, job_started_at=0, attempt_started_at=0, attempt=1, interruptions=0)
     again = spot.next_interruption(model, job_started_at=0, attempt_started_at=0, attempt=1, interruptions=0)
-    other = spot.next_interruption(model.model_copy(update={"seed": 4}), job_started_at=0, attempt_started_at=0,
-                                   attempt=1, interruptions=0)
+    other = spot.next_interruption(
+        model.model_copy(update={"seed": 4}), job_started_at=0, attempt_started_at=0, attempt=1, interruptions=0
+    )
     assert first == again and first != other and first is not None and first > 0
-    gaps = [spot.next_interruption(model.model_copy(update={"seed": s}), job_started_at=0, attempt_started_at=0,
-                                   attempt=1, interruptions=0) for s in range(2000)]
+    gaps = [
+        spot.next_interruption(
+            model.model_copy(update={"seed": s}), job_started_at=0, attempt_started_at=0, attempt=1, interruptions=0
+        )
+        for s in range(2000)
+    ]
     mean = sum(g for g in gaps if g is not None) / len(gaps)
     assert 3600 / 20 * 0.9 < mean < 3600 / 20 * 1.1  # exponential gaps with the asked mean
 
@@ -53,27 +58,34 @@ def test_young_daly_is_near_the_numerical_optimum() -> None:
         advised = spot.young_daly_interval(cost, mtbi)
         best = spot.optimal_interval(cost, mtbi, work=20 * mtbi)
         assert spot.expected_goodput(20 * mtbi, advised, cost, mtbi) >= 0.99 * spot.expected_goodput(
-            20 * mtbi, best, cost, mtbi)
+            20 * mtbi, best, cost, mtbi
+        )
     assert spot.young_daly_interval(0, 100) == 0 and spot.young_daly_interval(80, 100) == 100
 
 
 def test_checkpointing_beats_not_checkpointing_under_interruptions() -> None:
     work, cost, mtbi = 3600.0, 5.0, 600.0
-    assert spot.expected_goodput(work, spot.young_daly_interval(cost, mtbi), cost, mtbi) > \
-        spot.expected_goodput(work, None, cost, mtbi)
+    assert spot.expected_goodput(work, spot.young_daly_interval(cost, mtbi), cost, mtbi) > spot.expected_goodput(
+        work, None, cost, mtbi
+    )
 
 
 def test_goodput_and_progress_lost_from_attempts() -> None:
-    status = {"spot": {"interrupted_at": 150.0}, "attempt_running_at": 102.0,
-              "checkpoint": {"saved_at": 130.0}}
+    status = {"spot": {"interrupted_at": 150.0}, "attempt_running_at": 102.0, "checkpoint": {"saved_at": 130.0}}
     attempt = {"started_at": 100.0}
     assert spot.progress_lost(status, attempt, ended_at=160.0) == 20.0  # notice at 150, checkpoint at 130
     status["checkpoint"] = {"saved_at": 50.0}  # an older attempt's checkpoint does not count
     assert spot.progress_lost(status, attempt, ended_at=160.0) == 48.0
-    attempts = [{"started_at": 100.0, "ended_at": 160.0, "progress_lost": 20.0},
-                {"started_at": 170.0, "ended_at": 230.0}]
-    assert spot.goodput(attempts) == {"billed_seconds": 120.0, "lost_seconds": 20.0, "useful_seconds": 100.0,
-                                      "goodput": 100.0 / 120.0}
+    attempts = [
+        {"started_at": 100.0, "ended_at": 160.0, "progress_lost": 20.0},
+        {"started_at": 170.0, "ended_at": 230.0},
+    ]
+    assert spot.goodput(attempts) == {
+        "billed_seconds": 120.0,
+        "lost_seconds": 20.0,
+        "useful_seconds": 100.0,
+        "goodput": 100.0 / 120.0,
+    }
 
 
 def test_recovery_strategies() -> None:

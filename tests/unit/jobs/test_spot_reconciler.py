@@ -37,7 +37,9 @@ def test_scheduled_interruption_gives_the_cloud_notice_then_restarts(slow_world:
     task = run_until_running(world)
     assert world.job().status["spot"]["next_interruption_at"] == world.clock.now + 10
     world.clock.now += 4
-    world.backend.emit_log(task, f"[strato] checkpoint saved v000001 at {world.clock.now:.3f}: save 0.5s, upload 0.5s\n")
+    world.backend.emit_log(
+        task, f"[strato] checkpoint saved v000001 at {world.clock.now:.3f}: save 0.5s, upload 0.5s\n"
+    )
     world.clock.now += 6
     world.tick()
     job = world.job()
@@ -89,8 +91,12 @@ def test_manual_interrupt_with_its_own_notice(slow_world: World) -> None:
 
 def test_give_up_after_n_interruptions(tmp_path: Path) -> None:
     world = World(tmp_path)  # the fake ends a task at once on SIGTERM
-    world.submit(spot={"interruptions": {"at": ["1s", "2s", "3s"]}, "recovery": {"strategy": "give_up_after",
-                                                                                "max_interruptions": 2}})
+    world.submit(
+        spot={
+            "interruptions": {"at": ["1s", "2s", "3s"]},
+            "recovery": {"strategy": "give_up_after", "max_interruptions": 2},
+        }
+    )
     for _ in range(3):
         world.tick()  # start
         world.clock.now += 1.5
@@ -104,8 +110,9 @@ def test_give_up_after_n_interruptions(tmp_path: Path) -> None:
 
 def test_restart_after_delay_waits(tmp_path: Path) -> None:
     world = World(tmp_path)
-    world.submit(spot={"interruptions": {"at": ["1s"]}, "recovery": {"strategy": "restart_after_delay",
-                                                                     "delay": "20s"}})
+    world.submit(
+        spot={"interruptions": {"at": ["1s"]}, "recovery": {"strategy": "restart_after_delay", "delay": "20s"}}
+    )
     world.tick()
     world.clock.now += 2
     world.tick()
@@ -121,8 +128,13 @@ def test_restart_after_delay_waits(tmp_path: Path) -> None:
 
 def test_max_wait_stops_the_job_across_restarts(tmp_path: Path) -> None:
     world = World(tmp_path)
-    world.submit(spot={"max_wait": "60s", "interruptions": {"at": ["50s"]},
-                       "recovery": {"strategy": "restart_after_delay", "delay": "30s"}})
+    world.submit(
+        spot={
+            "max_wait": "60s",
+            "interruptions": {"at": ["50s"]},
+            "recovery": {"strategy": "restart_after_delay", "delay": "30s"},
+        }
+    )
     world.tick()
     world.clock.now += 51
     world.tick()
@@ -140,8 +152,11 @@ def test_checkpoints_measure_cost_and_advice_follows(tmp_path: Path) -> None:
     world.tick()
     task = world.task()
     for version, cost in ((1, 2.0), (2, 4.0)):
-        world.backend.emit_log(task, f"[strato] checkpoint saved v{version:06d} at {world.clock.now:.3f}: "
-                                     f"save {cost / 2}s, upload {cost / 2}s\n")
+        world.backend.emit_log(
+            task,
+            f"[strato] checkpoint saved v{version:06d} at {world.clock.now:.3f}: "
+            f"save {cost / 2}s, upload {cost / 2}s\n",
+        )
     world.tick()
     checkpoint = world.job().status["checkpoint"]
     assert checkpoint["count"] == 2 and checkpoint["cost"] == pytest.approx(3.0) and checkpoint["version"] == "v000002"
@@ -162,8 +177,10 @@ def test_unknown_recovery_strategy_is_refused(world: World) -> None:
 
 def test_max_runtime_counts_running_time_not_waits(tmp_path: Path) -> None:
     world = World(tmp_path)
-    world.submit(max_runtime="20s", spot={"interruptions": {"at": ["15s"]},
-                                         "recovery": {"strategy": "restart_after_delay", "delay": "100s"}})
+    world.submit(
+        max_runtime="20s",
+        spot={"interruptions": {"at": ["15s"]}, "recovery": {"strategy": "restart_after_delay", "delay": "100s"}},
+    )
     world.tick()
     world.clock.now += 16
     world.tick()
