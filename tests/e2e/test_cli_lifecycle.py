@@ -24,8 +24,13 @@ def test_follow_stop_and_delete_a_running_job(plane: ControlPlane, tmp_path: Pat
     job_file.write_text(f"kind: TrainingJob\nname: e2e-follow\ncode: ./code\ncommand: [python, loop.py, '{never}']\n")
     ok(plane.cli("apply", "-f", job_file))
 
-    follower = subprocess.Popen([*CLI, "logs", "job", "e2e-follow", "-f"], env=plane.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        [*CLI, "logs", "job", "e2e-follow", "-f"],
+        env=plane.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert follower.stdout is not None
         wait_until(lambda: "first line" in follower.stdout.readline(), 120, interval=0, what="first log line")
@@ -56,3 +61,36 @@ def test_follow_stop_and_delete_a_running_job(plane: ControlPlane, tmp_path: Pat
     ok(plane.cli("delete", "job", "e2e-follow"))
     wait_until(lambda: plane.cli("get", "job", "e2e-follow").returncode == 1, 60, what="job record deleted")
     error_line(plane.cli("get", "job", "e2e-follow"), "TrainingJob 'e2e-follow' not found")
+
+
+CHECKPOINTING = (
+    "import pathlib, sys, time\n"
+    "from strato import runtime\n"
+    "with runtime.checkpoint() as d:\n"
+    "    (d / 'state.txt').write_text('saved')\n"
+    "print('checkpointed', flush=True)\n"
+    "while not pathlib.Path(sys.argv[-1]).exists():\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def test_interrupt_by_hand_and_see_goodput(plane: ControlPlane, tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "job.py").write_text(CHECKPOINTING)
+    release = tmp_path / "release"
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(
+        f"kind: TrainingJob\nname: e2e-interrupt\ncode: ./code\ncommand: [python, job.py, '{release}']\n"
+    )
+    ok(plane.cli("apply", "-f", job_file))
+    wait_until(lambda: "checkpointed" in plane.cli("logs", "job", "e2e-interrupt").stdout, 120, what="checkpoint")
+    error_line(plane.cli("jobs", "interrupt", "e2e-interrupt", "--notice", "soon"), "--notice", "duration 'soon'")
+    assert "interruption requested" in ok(plane.cli("jobs", "interrupt", "e2e-interrupt", "--notice", "2s")).stdout
+    wait_until(lambda: plane.job("e2e-interrupt")["status"].get("attempt") == 2, 120, what="the restart")
+    release.touch()
+    ok(plane.wait("e2e-interrupt"))
+    detail = ok(plane.cli("get", "job", "e2e-interrupt")).stdout
+    assert "spot: 1 interruption(s)" in detail and "goodput:" in detail and "checkpoints:" in detail
+    log = ok(plane.cli("logs", "job", "e2e-interrupt")).stdout  # the latest attempt's log
+    assert "checkpoint restored v000001" in log
+    error_line(plane.cli("jobs", "interrupt", "e2e-interrupt"), "is Completed; only a running job can be interrupted")

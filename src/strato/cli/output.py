@@ -66,6 +66,35 @@ def job_detail(item: dict[str, Any]) -> None:
     usage = status.get("usage") or {}
     if usage.get("peak_memory"):
         console.print(f"  peak mem: {usage['peak_memory'] / 2**20:.1f} MiB; cpu: {usage.get('cpu_seconds', 0):.1f}s")
+    spot_detail(status)
+    for warning in status.get("warnings", []):
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+
+
+def spot_detail(status: dict[str, Any]) -> None:
+    """Interruptions, checkpoints, goodput and the checkpoint interval advice of a job."""
+    spot = status.get("spot") or {}
+    if spot:
+        console.print(f"  spot: {spot.get('interruptions', 0)} interruption(s)")
+    checkpoint = status.get("checkpoint") or {}
+    if checkpoint:
+        console.print(
+            f"  checkpoints: {checkpoint['count']} saved, latest {checkpoint['version']}, "
+            f"{checkpoint['cost']:.2f}s each (save + upload)"
+        )
+    good = status.get("goodput") or {}
+    if good.get("billed_seconds"):
+        console.print(
+            f"  goodput: {good['goodput']:.1%} ({good['useful_seconds']:.1f}s useful of "
+            f"{good['billed_seconds']:.1f}s billed; {good['lost_seconds']:.1f}s lost to interruptions)"
+        )
+    advice = status.get("advice")
+    if advice:
+        console.print(
+            f"  advice: checkpoint every {advice['interval']:.0f}s (Young/Daly: cost "
+            f"{advice['checkpoint_cost']:.2f}s, {advice['mtbi'] / 60:.0f} min between interruptions); "
+            f"an interruption then loses {advice['expected_lost_per_interruption']:.0f}s on average"
+        )
 
 
 def attempts_table(attempts: list[dict[str, Any]]) -> Table:
