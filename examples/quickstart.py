@@ -1,11 +1,13 @@
-"""The quickstart story, part one: train a real scikit-learn model as a managed training job.
+"""The quickstart story so far: train a real scikit-learn model as a managed training job, then train
+on (simulated) spot capacity, get interrupted once, and resume from the checkpoint.
 
     make quickstart        # or: .venv/bin/python examples/quickstart.py
 
 It starts the embedded control plane in the workspace home (``~/.strato``, or ``$STRATO_HOME``) if
 none runs, writes scikit-learn's bundled iris data set as a training channel (no download), submits
 ``sklearn-iris/train.py`` (a SageMaker script-mode script, unchanged) and prints the job's status,
-metrics, log tail and model location.
+metrics, log tail and model location. Then it runs ``spot/train.py`` as a spot job that the simulated
+market interrupts once, and prints its attempts, checkpoints and goodput.
 """
 
 from __future__ import annotations
@@ -57,8 +59,40 @@ def main() -> int:
     for line in log[-8:]:
         console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"[bold]model[/] {job.model_uri}")
+    spot_job = spot_run(client)
     console.print("The control plane keeps running; `strato get jobs` lists jobs, `strato down` stops it.")
-    return 0 if job.status == "Completed" else 1
+    return 0 if job.status == spot_job.status == "Completed" else 1
+
+
+def spot_run(client: strato.Client) -> strato.Job:
+    """A job on simulated spot capacity: interrupted 3 s in, restarted, resumed from its checkpoint."""
+    job = client.jobs.submit(
+        strato.TrainingJob(
+            name=f"digits-spot-{time.strftime('%Y%m%d-%H%M%S')}",
+            code=str(HERE / "spot"),
+            command="python train.py",
+            hyperparameters={"epochs": 12},
+            spot={"cloud": "aws", "notice": "2s", "interruptions": {"at": ["3s"]}},
+        )
+    )
+    with console.status(f"training {job.name} on spot"):
+        job.wait(timeout=600)
+    status = job.data["status"]
+    console.print(f"spot job [bold]{job.name}[/]: {job.status} after {len(status['attempts'])} attempts")
+    for attempt in status["attempts"]:
+        lost = attempt.get("progress_lost")
+        console.print(
+            f"  attempt {attempt['attempt']}: {attempt['outcome']}"
+            + (f", {lost:.1f}s of work lost" if lost is not None else "")
+        )
+    good = status.get("goodput") or {}
+    console.print(
+        f"  checkpoints: {status.get('checkpoint', {}).get('count', 0)}; "
+        f"goodput {good.get('goodput', 0):.1%} of {good.get('billed_seconds', 0):.1f}s billed"
+    )
+    resumed = [line for line in "".join(job.logs()).splitlines() if line.startswith("resumed from epoch")]
+    console.print(f"  {resumed[0] if resumed else 'did not resume'}")
+    return job
 
 
 if __name__ == "__main__":

@@ -30,3 +30,7 @@ def test_quickstart_trains_and_reports(tmp_path: Path) -> None:
     assert "validation accuracy:" in out  # the log tail
     model = re.search(r"^model file://(\S+)$", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
     assert Path(model, "model.joblib").is_file()
+    # The spot run: interrupted once by the simulated market, resumed from its checkpoint.
+    assert re.search(r"spot job digits-spot-\S+: Completed after 2 attempts", out)
+    assert "attempt 1: Interrupted" in out and "attempt 2: Succeeded" in out
+    assert re.search(r"resumed from epoch [1-9]", out)
