@@ -94,3 +94,22 @@ def test_interrupt_by_hand_and_see_goodput(plane: ControlPlane, tmp_path: Path) 
     log = ok(plane.cli("logs", "job", "e2e-interrupt")).stdout  # the latest attempt's log
     assert "checkpoint restored v000001" in log
     error_line(plane.cli("jobs", "interrupt", "e2e-interrupt"), "is Completed; only a running job can be interrupted")
+
+
+def test_submit_on_spot_with_exact_interruptions(plane: ControlPlane, tmp_path: Path) -> None:
+    (tmp_path / "work.py").write_text(
+        "import time\nfrom strato import runtime\n"
+        "marker = runtime.checkpoint_dir() / 'started-before'\n"
+        "print('second start' if marker.exists() else 'first start', flush=True)\n"
+        "with runtime.checkpoint() as d:\n    (d / 'started-before').write_text('1')\n"
+        "time.sleep(3)\n"
+    )
+    result = plane.cli("jobs", "submit", "work.py", "--name", "e2e-spot-submit", "--interrupt-at", "1s",
+                       "--notice", "1s", "--wait", "-o", "json", cwd=tmp_path)
+    job = json_out(result)
+    assert isinstance(job, dict) and job["status"]["state"] == "Completed"
+    assert job["spec"]["spot"]["interruptions"]["at"] == [1.0] and job["spec"]["spot"]["notice"] == 1.0
+    assert [a["outcome"] for a in job["status"]["attempts"]] == ["Interrupted", "Succeeded"]
+    assert "second start" in ok(plane.cli("logs", "job", "e2e-spot-submit")).stdout
+    error_line(plane.cli("jobs", "submit", "work.py", "--interrupt-at", "1s,oops", cwd=tmp_path),
+               "spot.interruptions.at.1", "duration 'oops' is not understood")

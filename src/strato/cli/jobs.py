@@ -51,6 +51,12 @@ def submit(
     memory: Annotated[str | None, typer.Option(help="Memory, like 2Gi.")] = None,
     max_runtime: Annotated[str | None, typer.Option(help="Stop after this long, like 30m.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Attempts on infrastructure failures.")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Run on (simulated) spot capacity.")] = False,
+    interrupt_at: Annotated[
+        str | None, typer.Option(help="Spot interruptions at these times since the start, like 40s,2m.")
+    ] = None,
+    interruption_rate: Annotated[float | None, typer.Option(help="Spot interruptions per hour (seeded).")] = None,
+    notice: Annotated[str | None, typer.Option(help="Spot notice before the kill, like 30s.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job and stream its log.")] = False,
     home: Home = None,
     url: Url = None,
@@ -84,6 +90,13 @@ def submit(
         document["max_runtime"] = max_runtime
     if max_attempts:
         document["retry"] = {"max_attempts": max_attempts}
+    if spot or interrupt_at or interruption_rate or notice:
+        interruptions: dict[str, Any] = {}
+        if interrupt_at:
+            interruptions["at"] = [part.strip() for part in interrupt_at.split(",") if part.strip()]
+        if interruption_rate:
+            interruptions["rate_per_hour"] = interruption_rate
+        document["spot"] = {"interruptions": interruptions, **({"notice": notice} if notice else {})}
     spec = parse_spec(document, where="jobs submit")
     with client(home, url, token) as c:
         job = c.jobs.submit(spec)  # type: ignore[arg-type]
