@@ -4,6 +4,10 @@ good checkpoint."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +103,40 @@ def test_background_failures_are_reported_and_the_job_goes_on(
     sync.finish()  # the final sync fails: reported on a marker line, not raised
     assert "checkpoint upload failed ([Errno 28] No space left on device)" in capsys.readouterr().out
     assert not store.exists("jobs/j/1/checkpoints/LATEST")
+
+
+KILLED_UPLOADER = """
+import sys
+from pathlib import Path
+from strato.jobs.checkpoints import CheckpointSync
+from strato.store.artifacts import open_artifact_store
+sync = CheckpointSync(open_artifact_store(sys.argv[1]), "jobs/j/1", Path(sys.argv[2]), None)
+sync.version = 1
+sync.sync(force=True)
+"""
+
+
+def test_a_kill_during_the_upload_keeps_the_previous_checkpoint(tmp_path: Path, store: ArtifactStore) -> None:
+    """The real fault: the uploading process is SIGKILLed while the new version is being written."""
+    sync = make_sync(tmp_path, store)
+    (sync.local_dir / "state.bin").write_bytes(b"good")
+    request(sync, 1)
+    sync.sync()
+    (sync.local_dir / "state.bin").write_bytes(b"newer")
+    big = sync.local_dir / "shards"
+    big.mkdir()
+    for i in range(600):  # enough files that the upload takes a while
+        (big / f"{i:04d}.bin").write_bytes(bytes(256 * 1024))
+    versions = tmp_path / "store" / "jobs" / "j" / "1" / "checkpoints"
+    uploader = subprocess.Popen([sys.executable, "-c", KILLED_UPLOADER, str(tmp_path / "store"), str(sync.local_dir)])
+    deadline = time.monotonic() + 60
+    while not any(p.name not in ("LATEST", "v000001") for p in versions.iterdir()):
+        assert uploader.poll() is None, "the upload finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    uploader.send_signal(signal.SIGKILL)
+    uploader.wait(30)
+    assert store.get_bytes("jobs/j/1/checkpoints/LATEST") == b"v000001"
+    fresh = make_sync(tmp_path, store, "after-kill")
+    assert fresh.restore() == "v000001"
+    assert (fresh.local_dir / "state.bin").read_bytes() == b"good" and not (fresh.local_dir / "shards").exists()
