@@ -89,7 +89,7 @@ def test_jobs_submit_passes_hyperparameters_and_inputs(plane: ControlPlane, tmp_
 
 
 COMMANDS = [["up"], ["down"], ["status"], ["server"], ["apply"], ["get"], ["delete"], ["logs"], ["wait"],
-            ["stop"], ["jobs"], ["jobs", "submit"], ["jobs", "interrupt"], ["version"]]
+            ["stop"], ["jobs"], ["jobs", "submit"], ["jobs", "interrupt"], ["jobs", "watch"], ["version"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

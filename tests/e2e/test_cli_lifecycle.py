@@ -111,5 +111,9 @@ def test_submit_on_spot_with_exact_interruptions(plane: ControlPlane, tmp_path: 
     assert job["spec"]["spot"]["interruptions"]["at"] == [1.0] and job["spec"]["spot"]["notice"] == 1.0
     assert [a["outcome"] for a in job["status"]["attempts"]] == ["Interrupted", "Succeeded"]
     assert "second start" in ok(plane.cli("logs", "job", "e2e-spot-submit")).stdout
+    watched = ok(plane.cli("jobs", "watch", "e2e-spot-submit")).stdout.splitlines()
+    assert [line.split()[1] for line in watched] == [
+        "Pending", "Starting", "Running", "Interrupted", "Pending", "Starting", "Running", "Uploading", "Completed"]
+    assert "SpotInterruption" in watched[3]
     error_line(plane.cli("jobs", "submit", "work.py", "--interrupt-at", "1s,oops", cwd=tmp_path),
                "spot.interruptions.at.1", "duration 'oops' is not understood")

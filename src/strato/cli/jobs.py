@@ -135,3 +135,31 @@ def interrupt(
     with client(home, url, token) as c:
         c.jobs.interrupt(name, seconds)
     console.print(f"TrainingJob {name}: interruption requested")
+
+
+@app.command()
+def watch(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Follow a job's state changes (attempts, phases, interruptions) until it ends; exit 1 unless Completed."""
+    seen = 0
+    with client(home, url, token) as c:
+        while True:
+            events = c.jobs.events(name)
+            for event in events[seen:]:
+                stamp = time.strftime("%H:%M:%S", time.localtime(event["at"]))
+                console.print(
+                    f"{stamp}  {event['state']:<11} {event['reason']:<20} {event['message']}",
+                    markup=False,
+                    highlight=False,
+                )
+            seen = len(events)
+            job = c.jobs.get(name)
+            if job.done and seen == len(c.jobs.events(name)):
+                break
+            time.sleep(0.5)
+    if job.status != "Completed":
+        raise typer.Exit(1)
