@@ -67,6 +67,9 @@ class Driver:
     def submit(self, resources: TaskResources | None = None, secret_env: dict[str, str] | None = None) -> str:
         raise NotImplementedError
 
+    def submit_gang(self, count: int, resources: TaskResources | None = None) -> list[str]:
+        raise NotImplementedError
+
     def say(self, task_id: str, text: str) -> None:
         raise NotImplementedError
 
@@ -85,7 +88,7 @@ class LocalDriver(Driver):
         self._counters: dict[str, itertools.count[int]] = {}
         self._dirs = itertools.count()
 
-    def submit(self, resources: TaskResources | None = None, secret_env: dict[str, str] | None = None) -> str:
+    def _spec(self, resources: TaskResources | None, secret_env: dict[str, str] | None) -> tuple[TaskSpec, Path]:
         ctl = self._ctl_root / str(next(self._dirs))
         ctl.mkdir(parents=True)
         spec = TaskSpec(
@@ -93,9 +96,20 @@ class LocalDriver(Driver):
             resources=resources or TaskResources(),
             secret_env=secret_env or {},
         )
+        return spec, ctl
+
+    def submit(self, resources: TaskResources | None = None, secret_env: dict[str, str] | None = None) -> str:
+        spec, ctl = self._spec(resources, secret_env)
         task_id = self.backend.submit(spec)
         self._ctl[task_id], self._counters[task_id] = ctl, itertools.count()
         return task_id
+
+    def submit_gang(self, count: int, resources: TaskResources | None = None) -> list[str]:
+        specs, ctls = zip(*(self._spec(resources, None) for _ in range(count)), strict=True)
+        task_ids = self.backend.submit_gang(list(specs))
+        for task_id, ctl in zip(task_ids, ctls, strict=True):
+            self._ctl[task_id], self._counters[task_id] = ctl, itertools.count()
+        return task_ids
 
     def _order(self, task_id: str, order: str) -> None:
         ctl = self._ctl[task_id]
@@ -118,6 +132,9 @@ class FakeDriver(Driver):
     def submit(self, resources: TaskResources | None = None, secret_env: dict[str, str] | None = None) -> str:
         spec = TaskSpec(["train"], resources=resources or TaskResources(), secret_env=secret_env or {})
         return self.backend.submit(spec)
+
+    def submit_gang(self, count: int, resources: TaskResources | None = None) -> list[str]:
+        return self.backend.submit_gang([TaskSpec(["train"], resources=resources or TaskResources())] * count)
 
     def say(self, task_id: str, text: str) -> None:
         self.fake.emit_log(task_id, text)
@@ -319,3 +336,58 @@ def test_listeners_are_notified_when_a_task_finishes(driver: Driver) -> None:
     driver.end(task_id, 0)
     wait_until(lambda: task_id in notified, what="the listener to be called")
     assert driver.backend.status(task_id).state is TaskState.SUCCEEDED
+
+
+# Gangs: the tasks of a distributed job start together or not at all --------------------------------------
+ONE_CPU = TaskResources(cpus=1, memory=512 * 1024**2)
+
+
+def test_a_gang_starts_every_task_at_once(driver: Driver) -> None:
+    backend = driver.backend
+    task_ids = driver.submit_gang(2, ONE_CPU)
+    assert len(set(task_ids)) == 2
+    assert [backend.status(t).state for t in task_ids] == [TaskState.RUNNING] * 2
+    assert backend.free().cpus == 0
+    for number, task_id in enumerate(task_ids):  # each task has its own log
+        driver.say(task_id, f"worker {number}\n")
+    for number, task_id in enumerate(task_ids):
+        wait_until(lambda t=task_id, n=number: read_all_logs(backend, t) == f"worker {n}\n".encode(), what="logs")
+    for task_id in task_ids:
+        driver.end(task_id, 0)
+    for task_id in task_ids:
+        driver.wait_finished(task_id)
+    wait_until(lambda: backend.free().cpus == 2, what="the gang's cpus to be freed")
+
+
+def test_a_gang_that_does_not_fit_now_starts_nothing(driver: Driver) -> None:
+    backend = driver.backend
+    driver.submit(ONE_CPU)
+    before = backend.list_tasks()
+    with pytest.raises(CapacityUnavailable) as caught:
+        driver.submit_gang(2, ONE_CPU)
+    assert caught.value.message == (
+        "needs 2 tasks at once, 2 cpu and 1.0GiB in all; 1 cpu and 1.5GiB free of 2 cpu and 2.0GiB"
+    )
+    assert backend.list_tasks() == before and backend.free().cpus == 1  # nothing started, nothing held
+
+
+def test_a_gang_that_can_never_fit_is_impossible(driver: Driver) -> None:
+    with pytest.raises(ResourcesImpossible) as caught:
+        driver.submit_gang(3, ONE_CPU)
+    assert caught.value.message.startswith(
+        f"instance_count: 3 workers of 1 cpu each need 3 cpus at once, but the {driver.backend.name} compute "
+        "backend has 2 cpus in all"
+    )
+    assert caught.value.details["instance_count"] == 3
+    assert driver.backend.list_tasks() == []
+    driver.backend.check_fits_gang(ONE_CPU, 2)  # exactly the capacity fits
+
+
+def test_rendezvous_gives_distinct_free_ports(driver: Driver) -> None:
+    import socket
+
+    addr, ports = driver.backend.rendezvous(3)
+    assert len(set(ports)) == 3
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((addr, port))  # free: a worker can listen on it

@@ -27,7 +27,8 @@ def test_interrupted_run_ends_with_the_same_model(shared_platform: tuple[Setting
     _, client = shared_platform
     base = {"code": str(EXAMPLE), "command": "python train.py", "hyperparameters": {"epochs": 10}}
     client.jobs.submit(TrainingJob(name="spot-reference", **base))
-    moments = sorted(random.Random(20261129).uniform(2.0, 8.0) for _ in range(3))
+    rng = random.Random(20261129)  # one generator: a fresh one per draw gave the same moment three times
+    moments = sorted(rng.uniform(2.0, 8.0) for _ in range(3))
     client.jobs.submit(TrainingJob(
         name="spot-interrupted", **base,
         spot={"notice": "1s", "interruptions": {"at": [f"{m:.2f}s" for m in moments]}},

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from strato.cli import jobs, server, verbs
+from strato.cli import jobs, server, tuning, verbs
 from strato.cli.output import errors
 from strato.errors import StratoError
 
@@ -28,6 +28,7 @@ app.command()(verbs.logs)
 app.command()(verbs.wait)
 app.command()(verbs.stop)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(tuning.app, name="tuning")
 
 
 @app.command()

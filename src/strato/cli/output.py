@@ -60,6 +60,15 @@ def job_detail(item: dict[str, Any]) -> None:
     for key in ("attempt", "exit_code", "model_uri", "output_uri", "log_uri"):
         if status.get(key) is not None:
             console.print(f"  {key}: {status[key]}", markup=False, highlight=False)
+    workers = int(item.get("spec", {}).get("instance_count", 1))
+    if workers > 1:
+        distribution = item["spec"].get("distribution", "none")
+        console.print(
+            f"  workers:  {workers} (distribution {distribution}); logs of one: strato logs job {item['name']} "
+            "--worker K",
+            markup=False,
+            highlight=False,
+        )
     console.print(f"  duration: {duration(status)}")
     for name, value in status.get("metrics", {}).items():
         console.print(f"  metric    {name} = {value:g}")
@@ -104,7 +113,7 @@ def attempts_table(attempts: list[dict[str, Any]]) -> Table:
     for item in attempts:
         table.add_row(
             str(item.get("attempt")),
-            str(item.get("task_id", "-")),
+            ", ".join(item["task_ids"]) if item.get("task_ids") else str(item.get("task_id", "-")),
             when(item.get("started_at")),
             when(item.get("ended_at")),
             str(item.get("outcome", "running")),

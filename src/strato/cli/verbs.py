@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from strato.cli import tuning
 from strato.cli.common import Home, Output, OutputOpt, Token, Url, client
 from strato.cli.output import console, job_detail, print_json
 from strato.cli.views import KIND_VIEWS, SUB_VIEWS
@@ -98,14 +99,15 @@ def logs(
     name: Name,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep streaming.")] = False,
     attempt: Annotated[int | None, typer.Option(help="Attempt number (default the latest).")] = None,
+    worker: Annotated[int, typer.Option(min=0, help="Worker (rank) of a distributed job (default 0).")] = 0,
     home: Home = None,
     url: Url = None,
     token: Token = None,
 ) -> None:
-    """Print a job's log (stdout and stderr)."""
+    """Print a job's log (stdout and stderr); one worker's of a distributed job."""
     _only_jobs(kind)
     with client(home, url, token) as c:
-        for chunk in c.jobs.logs(name, follow=follow, attempt=attempt):
+        for chunk in c.jobs.logs(name, follow=follow, attempt=attempt, worker=worker):
             sys.stdout.write(chunk)
             sys.stdout.flush()
 
@@ -119,7 +121,10 @@ def wait(
     token: Token = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Wait until a job ends; exit 0 when it completed, 1 otherwise."""
+    """Wait until a job or tuning job ends; exit 0 when it completed, 1 otherwise."""
+    if _plural(kind) == "tuningjobs":
+        tuning.wait_tuning(name, timeout, home, url, token, output)
+        return
     _only_jobs(kind)
     with client(home, url, token) as c, console.status(f"waiting for {name}"):
         job = c.jobs.wait(name, timeout=timeout)
@@ -132,7 +137,10 @@ def wait(
 
 
 def stop(kind: Kind, name: Name, home: Home = None, url: Url = None, token: Token = None) -> None:
-    """Ask a job to stop (SIGTERM, then SIGKILL after the grace period)."""
+    """Ask a job to stop (SIGTERM, then SIGKILL after the grace period), or a tuning job (its trials)."""
+    if _plural(kind) == "tuningjobs":
+        tuning.stop(name, home, url, token)
+        return
     _only_jobs(kind)
     with client(home, url, token) as c:
         job = c.jobs.stop(name)

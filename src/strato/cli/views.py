@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from strato.cli import output
+from strato.cli import output, tuning_output
 from strato.client import Client
 
 
@@ -30,6 +30,7 @@ class SubView:
 
 KIND_VIEWS: dict[str, KindView] = {
     "TrainingJob": KindView(table=output.jobs_table, detail=output.job_detail),
+    "TuningJob": KindView(table=tuning_output.tuning_table, detail=tuning_output.tuning_detail),
 }
 
 SUB_VIEWS: dict[str, SubView] = {
@@ -37,5 +38,10 @@ SUB_VIEWS: dict[str, SubView] = {
         parent_kind="job",
         fetch=lambda client, name: list(client.get("jobs", name)["status"].get("attempts", [])),
         table=output.attempts_table,
+    ),
+    "trials": SubView(
+        parent_kind="tuning",
+        fetch=lambda client, name: client.tuning.trials(name),
+        table=tuning_output.trials_table,
     ),
 }

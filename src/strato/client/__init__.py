@@ -2,5 +2,6 @@
 
 from strato.client.client import Client, connect
 from strato.client.jobs import Job, JobsClient
+from strato.client.tuning import Tuning, TuningClient
 
-__all__ = ["Client", "Job", "JobsClient", "connect"]
+__all__ = ["Client", "Job", "JobsClient", "Tuning", "TuningClient", "connect"]

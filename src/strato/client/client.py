@@ -8,8 +8,9 @@ from typing import Any
 
 from strato.client.http import Transport
 from strato.client.jobs import JobsClient
+from strato.client.tuning import TuningClient
 from strato.config import load_settings
-from strato.specs import ResourceSpec, TrainingJob, parse_spec
+from strato.specs import ResourceSpec, TrainingJob, TuningJob, parse_spec
 
 
 class Client:
@@ -17,6 +18,7 @@ class Client:
         self.url = url
         self.transport = Transport(url, token, timeout)
         self.jobs = JobsClient(self.transport)
+        self.tuning = TuningClient(self.transport)
 
     def apply(self, spec: ResourceSpec | dict[str, Any], *, base_dir: str | Path = ".") -> dict[str, Any]:
         """Create any resource from a spec object or a dict (what a YAML document holds)."""
@@ -24,6 +26,8 @@ class Client:
             spec = parse_spec(spec)
         if isinstance(spec, TrainingJob):  # uploads its local code and inputs first
             return self.jobs.submit(spec, base_dir=base_dir).data
+        if isinstance(spec, TuningJob):  # uploads its template's local code and inputs first
+            return self.tuning.submit(spec, base_dir=base_dir).data
         return dict(self.transport.json("POST", "/api/v1/apply", json=spec.model_dump(mode="json"))["resource"])
 
     def get(self, kind: str, name: str) -> dict[str, Any]:

@@ -61,8 +61,8 @@ class Job:
     def wait(self, timeout: float | None = None) -> Job:
         return self._jobs.wait(self.name, timeout=timeout, job=self)
 
-    def logs(self, follow: bool = False) -> Iterator[str]:
-        return self._jobs.logs(self.name, follow=follow)
+    def logs(self, follow: bool = False, worker: int = 0) -> Iterator[str]:
+        return self._jobs.logs(self.name, follow=follow, worker=worker)
 
     def stop(self) -> Job:
         self.data = self._jobs.stop(self.name).data
@@ -120,13 +120,18 @@ class JobsClient:
             )
         return job
 
-    def logs(self, name: str, *, follow: bool = False, attempt: int | None = None, poll: float = 0.5) -> Iterator[str]:
-        """Yield the log as text chunks; with ``follow``, keep yielding until the job ends."""
+    def logs(
+        self, name: str, *, follow: bool = False, attempt: int | None = None, worker: int = 0, poll: float = 0.5
+    ) -> Iterator[str]:
+        """Yield the log as text chunks; with ``follow``, keep yielding until the job ends. ``worker``
+        picks one worker of a distributed job by rank (each worker's log is kept apart)."""
         offset = 0
         while True:
             params: dict[str, Any] = {"offset": offset}
             if attempt:
                 params["attempt"] = attempt
+            if worker:
+                params["worker"] = worker
             page = self._t.json("GET", f"/api/v1/jobs/{name}/logs", params=params)
             if page["data"]:
                 yield page["data"]

@@ -6,6 +6,11 @@ local disk with the task (so a Ray backend fits). ``submit`` either starts the t
 ``CapacityUnavailable`` so the caller (a reconciler) keeps its resource pending and retries in order;
 a request that can never fit raises ``ResourcesImpossible`` from ``check_fits``.
 
+Distributed jobs run as a *gang*: ``submit_gang`` starts all of its tasks now or none of them (a
+half-started gang would hold capacity while its workers wait forever for the missing ones), and
+``check_fits_gang`` says at apply time when the whole gang can never fit. ``submit`` is a gang of one,
+so each backend has one start path. ``rendezvous`` says where the workers of a gang can meet.
+
 Everything a backend knows about a started task must survive a restart of the control plane: a new
 backend object over the same workspace reports the same tasks (``status``), streams their logs and can
 stop them. That is what lets a killed control plane re-adopt running jobs.
@@ -14,12 +19,15 @@ stop them. That is what lets a killed control plane re-adopt running jobs.
 from __future__ import annotations
 
 import abc
+import contextlib
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from strato.errors import InvalidArgument, ResourcesImpossible
+from strato.units import format_bytes
 
 
 class CapacityUnavailable(Exception):  # a signal to wait, not an error for users (so no Error suffix)
@@ -131,15 +139,79 @@ class ComputeBackend(abc.ABC):
                     details={"resource": what, "requested": asked, "available": have},
                 )
 
+    def check_fits_gang(self, resources: TaskResources, count: int) -> None:
+        """Raise ``ResourcesImpossible`` when ``count`` tasks of ``resources`` each can never run at
+        once (one of them alone does not fit, or all together exceed the capacity)."""
+        self.check_fits(resources)
+        if count <= 1:
+            return
+        total = self.capacity()
+
+        def units(value: float, unit: str) -> str:
+            return f"{value:g} {unit}" + ("" if value == 1 else "s")
+
+        for what, each, have, show in (
+            ("cpus", resources.cpus, total.cpus, lambda v: units(v, "cpu")),
+            ("memory", resources.memory, total.memory, lambda v: f"{format_bytes(v)} of memory"),
+            ("gpus", resources.gpus, total.gpus, lambda v: units(v, "gpu")),
+        ):
+            need = each * count
+            if need > have + 1e-9:
+                raise ResourcesImpossible(
+                    f"instance_count: {count} workers of {show(each)} each need {show(need)} at once, but the "
+                    f"{self.name} compute backend has {show(have)} in all; lower instance_count or "
+                    f"resources.{what}, or use a bigger compute target",
+                    details={"resource": what, "instance_count": count, "requested": need, "available": have},
+                )
+
     def validate(self, spec: TaskSpec) -> None:
         """What every ``submit`` checks first: a command to run, and resources that can ever fit."""
         if not spec.command:
             raise InvalidArgument("the task's command is empty; give the program to run and its arguments")
         self.check_fits(spec.resources)
 
-    @abc.abstractmethod
+    def validate_gang(self, specs: list[TaskSpec]) -> None:
+        """``validate`` for each task of a gang, and the gang as a whole must fit at once."""
+        if not specs:
+            raise InvalidArgument("a gang needs at least one task")
+        for spec in specs:
+            self.validate(spec)
+        if len({spec.resources for spec in specs}) == 1:
+            self.check_fits_gang(specs[0].resources, len(specs))
+        else:
+            self.check_fits(
+                TaskResources(
+                    cpus=sum(s.resources.cpus for s in specs),
+                    memory=sum(s.resources.memory for s in specs),
+                    gpus=sum(s.resources.gpus for s in specs),
+                )
+            )
+
     def submit(self, spec: TaskSpec) -> str:
         """Start the task now and return its id, or raise ``CapacityUnavailable``."""
+        return self.submit_gang([spec])[0]
+
+    @abc.abstractmethod
+    def submit_gang(self, specs: list[TaskSpec]) -> list[str]:
+        """Start every task now and return their ids in order, or start none and raise
+        ``CapacityUnavailable``: capacity for the whole gang is reserved before the first one starts,
+        and if one fails to start the others are killed and everything is given back."""
+
+    def rendezvous(self, count: int) -> tuple[str, list[int]]:
+        """An address and ``count`` distinct free ports where the tasks of one gang can meet (the
+        torch ``MASTER_ADDR``/``MASTER_PORT``, Vertex's cluster spec). The default suits backends whose
+        tasks all run on this machine; one whose tasks run elsewhere overrides it.
+
+        The ports are free when chosen, not reserved: another program may take one before the gang
+        binds it (then the gang fails to meet and is retried by its job's policy). All ``count`` sockets
+        are open together, so the ports differ from each other."""
+        with contextlib.ExitStack() as stack:
+            ports = []
+            for _ in range(count):
+                sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                sock.bind(("127.0.0.1", 0))
+                ports.append(int(sock.getsockname()[1]))
+        return "127.0.0.1", ports
 
     @abc.abstractmethod
     def status(self, task_id: str) -> TaskStatus:

@@ -59,6 +59,7 @@ class FakeBackend(ComputeBackend):
         self._tasks: dict[str, _FakeTask] = {}
         self._counter = 0
         self.submitted: list[tuple[str, TaskSpec]] = []  # every accepted submit, in order
+        self.gangs: list[list[str]] = []  # the ids of every accepted submit_gang (a submit is a gang of one)
         self.stops: list[tuple[str, float]] = []  # every stop call: (task_id, grace)
         self.notices: list[tuple[str, dict[str, float]]] = []  # every interruption notice delivered
 
@@ -71,15 +72,17 @@ class FakeBackend(ComputeBackend):
             return self._slots.free()
 
     # The contract -----------------------------------------------------------------------------
-    def submit(self, spec: TaskSpec) -> str:
-        self.validate(spec)
+    def submit_gang(self, specs: list[TaskSpec]) -> list[str]:
+        self.validate_gang(specs)
         with self._lock:
-            task_id = f"fake-{self._counter + 1}"
-            self._slots.reserve(task_id, spec.resources)
-            self._counter += 1
-            self._tasks[task_id] = _FakeTask(spec=spec, started_at=self._clock())
-            self.submitted.append((task_id, spec))
-        return task_id
+            ids = [f"fake-{self._counter + n}" for n in range(1, len(specs) + 1)]
+            self._slots.reserve_all([(task_id, spec.resources) for task_id, spec in zip(ids, specs, strict=True)])
+            self._counter += len(specs)
+            for task_id, spec in zip(ids, specs, strict=True):
+                self._tasks[task_id] = _FakeTask(spec=spec, started_at=self._clock())
+                self.submitted.append((task_id, spec))
+            self.gangs.append(ids)
+        return ids
 
     def status(self, task_id: str) -> TaskStatus:
         with self._lock:

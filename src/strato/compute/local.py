@@ -172,26 +172,39 @@ class LocalBackend(ComputeBackend):
             return self._slots.free()
 
     # Submit -----------------------------------------------------------------------------------
-    def submit(self, spec: TaskSpec) -> str:
-        self.validate(spec)
-        task_id = f"t-{int(self._clock() * 1000):013d}-{os.urandom(4).hex()}"
+    def submit_gang(self, specs: list[TaskSpec]) -> list[str]:
+        """Reserve slots for every task first (all or none, under one lock), then start them; a task that
+        fails to start takes the already started ones down with it (killed, their dirs removed)."""
+        self.validate_gang(specs)
+        ids = [f"t-{int(self._clock() * 1000):013d}-{os.urandom(4).hex()}" for _ in specs]
         with self._lock:
-            self._slots.reserve(task_id, spec.resources)
-            self._starting.add(task_id)
+            self._slots.reserve_all([(task_id, spec.resources) for task_id, spec in zip(ids, specs, strict=True)])
+            self._starting.update(ids)
+        started: list[tuple[str, subprocess.Popen[bytes], dict[str, Any]]] = []
         try:
-            proc, pid_info = self._start(task_id, spec)
+            for task_id, spec in zip(ids, specs, strict=True):
+                started.append((task_id, *self._start(task_id, spec)))
         except BaseException:
+            for _, proc, _ in started:
+                self._signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
             with self._lock:
-                self._slots.release(task_id)
-                self._starting.discard(task_id)
-            shutil.rmtree(self.run_dir / task_id, ignore_errors=True)
+                for task_id in ids:
+                    self._slots.release(task_id)
+                    self._starting.discard(task_id)
+            for task_id in ids:
+                shutil.rmtree(self.run_dir / task_id, ignore_errors=True)
             raise
         with self._lock:
-            self._starting.discard(task_id)
-            if task_id in self._slots:  # not already seen ending by a concurrent status()
-                self._trackers[task_id] = _UsageTracker(pid_info["pid"], pid_info["create_time"], 0)
-        threading.Thread(target=self._reap, args=(task_id, proc), name=f"strato-reap-{task_id}", daemon=True).start()
-        return task_id
+            for task_id, _, pid_info in started:
+                self._starting.discard(task_id)
+                if task_id in self._slots:  # not already seen ending by a concurrent status()
+                    self._trackers[task_id] = _UsageTracker(pid_info["pid"], pid_info["create_time"], 0)
+        for task_id, proc, _ in started:
+            threading.Thread(
+                target=self._reap, args=(task_id, proc), name=f"strato-reap-{task_id}", daemon=True
+            ).start()
+        return ids
 
     def _start(self, task_id: str, spec: TaskSpec) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
         task_dir = self.run_dir / task_id

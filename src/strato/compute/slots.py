@@ -14,6 +14,12 @@ def describe(resources: TaskResources) -> str:
     return text + (f" and {resources.gpus} gpu" if resources.gpus else "")
 
 
+def sum_resources(items: list[TaskResources]) -> TaskResources:
+    return TaskResources(
+        cpus=sum(r.cpus for r in items), memory=sum(r.memory for r in items), gpus=sum(r.gpus for r in items)
+    )
+
+
 class Slots:
     def __init__(self, capacity: TaskResources):
         self.capacity = capacity
@@ -29,10 +35,20 @@ class Slots:
 
     def reserve(self, task_id: str, asked: TaskResources) -> None:
         """Hold ``asked`` for ``task_id`` or raise ``CapacityUnavailable`` saying what is free."""
+        self.reserve_all([(task_id, asked)])
+
+    def reserve_all(self, items: list[tuple[str, TaskResources]]) -> None:
+        """Hold every ``(task_id, resources)`` of a gang, or none of them: ``CapacityUnavailable``
+        (saying what the whole gang needs and what is free) when their sum does not fit now."""
         free = self.free()
-        if asked.cpus > free.cpus + EPSILON or asked.memory > free.memory or asked.gpus > free.gpus:
-            raise CapacityUnavailable(f"needs {describe(asked)}; {describe(free)} free of {describe(self.capacity)}")
-        self._held[task_id] = asked
+        total = sum_resources([asked for _, asked in items])
+        if total.cpus > free.cpus + EPSILON or total.memory > free.memory or total.gpus > free.gpus:
+            need = describe(total)
+            if len(items) > 1:
+                need = f"{len(items)} tasks at once, {need} in all"
+            raise CapacityUnavailable(f"needs {need}; {describe(free)} free of {describe(self.capacity)}")
+        for task_id, asked in items:
+            self._held[task_id] = asked
 
     def hold(self, task_id: str, resources: TaskResources) -> None:
         """Hold without checking (a task re-adopted after a restart already runs)."""

@@ -11,6 +11,9 @@ Layout of a task's working directory (SageMaker's /opt/ml, relative to the task)
     output/data/              SM_OUTPUT_DATA_DIR, uploaded at the end
     checkpoints/              SM/AIP checkpoint dir
     tensorboard/              AIP_TENSORBOARD_LOG_DIR
+
+Each worker of a distributed job is one "host" (``algo-1`` ... ``algo-N``, as SageMaker names them)
+whose rank is its index: ``Cluster`` holds where a worker stands and what it is told.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-HOST = "algo-1"
+SINGLE_CLUSTER_SPEC = {"cluster": {"workerpool0": ["localhost:2222"]}, "task": {"type": "workerpool0", "index": 0}}
 # Channel names Vertex AI scripts read through AIP_*_DATA_URI.
 VERTEX_CHANNELS = {
     "AIP_TRAINING_DATA_URI": ("train", "training"),
@@ -77,6 +80,100 @@ class JobDirs:
             self.channel(name).mkdir(parents=True, exist_ok=True)
 
 
+class Cluster:
+    """One worker's place in its gang: ``rank`` of ``size``, the ``distribution`` it was asked for, and
+    ``addr`` plus one port per worker where the gang meets (the first is torch's ``MASTER_PORT``).
+
+    Every worker is its own host, so ``LOCAL_RANK`` is 0 and ``LOCAL_WORLD_SIZE`` 1 (one process per
+    host, as ``torchrun --nproc_per_node 1`` on each of N machines). ``distribution: none`` gets hosts
+    and ranks only; ``torch`` adds what ``torchrun`` sets, so ``init_process_group()`` reads it from
+    the environment. ``restarts`` (attempts before this one) becomes ``TORCHELASTIC_RESTART_COUNT``.
+    """
+
+    __slots__ = ("addr", "distribution", "ports", "rank", "restarts", "run_id", "size")
+
+    def __init__(
+        self,
+        rank: int = 0,
+        size: int = 1,
+        distribution: str = "none",
+        addr: str = "127.0.0.1",
+        ports: list[int] | None = None,
+        restarts: int = 0,
+        run_id: str = "",
+    ):
+        self.rank, self.size, self.distribution = rank, size, distribution
+        self.addr, self.ports, self.restarts, self.run_id = addr, list(ports or []), restarts, run_id
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any] | None) -> Cluster:
+        return cls(**(data or {}))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @property
+    def hosts(self) -> list[str]:
+        return [f"algo-{n + 1}" for n in range(self.size)]
+
+    @property
+    def host(self) -> str:
+        return self.hosts[self.rank]
+
+    def resource_config(self) -> dict[str, Any]:
+        return {"current_host": self.host, "hosts": self.hosts, "network_interface_name": "lo"}
+
+    def addresses(self) -> list[str]:
+        return [f"{self.addr}:{port}" for port in self.ports]
+
+    def vertex_cluster_spec(self) -> dict[str, Any]:
+        """Vertex's CLUSTER_SPEC: the chief (rank 0) is worker pool 0, the others worker pool 1."""
+        addresses = self.addresses()
+        if not addresses:
+            return SINGLE_CLUSTER_SPEC
+        cluster = {"workerpool0": addresses[:1], **({"workerpool1": addresses[1:]} if self.size > 1 else {})}
+        task = {"type": "workerpool0", "index": 0}
+        if self.rank > 0:
+            task = {"type": "workerpool1", "index": self.rank - 1}
+        return {"cluster": cluster, "task": task}
+
+    def tf_config(self) -> dict[str, Any]:
+        addresses = self.addresses()
+        cluster = {"chief": addresses[:1], **({"worker": addresses[1:]} if self.size > 1 else {})}
+        task = {"type": "chief", "index": 0} if self.rank == 0 else {"type": "worker", "index": self.rank - 1}
+        return {"cluster": cluster, "task": task, "environment": "cloud"}
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            "SM_HOSTS": json.dumps(self.hosts),
+            "SM_CURRENT_HOST": self.host,
+            "SM_RESOURCE_CONFIG": json.dumps(self.resource_config()),
+            "STRATO_RANK": str(self.rank),
+            "STRATO_WORLD_SIZE": str(self.size),
+            "CLUSTER_SPEC": json.dumps(self.vertex_cluster_spec()),
+        }
+        if self.size > 1 and self.ports:
+            env["TF_CONFIG"] = json.dumps(self.tf_config())
+        if self.distribution == "torch":
+            env.update(
+                RANK=str(self.rank),
+                LOCAL_RANK="0",
+                WORLD_SIZE=str(self.size),
+                LOCAL_WORLD_SIZE="1",
+                GROUP_RANK=str(self.rank),
+                GROUP_WORLD_SIZE=str(self.size),
+                NODE_RANK=str(self.rank),
+                ROLE_NAME="default",
+                ROLE_RANK=str(self.rank),
+                ROLE_WORLD_SIZE=str(self.size),
+                MASTER_ADDR=self.addr,
+                MASTER_PORT=str(self.ports[0]),
+                TORCHELASTIC_RESTART_COUNT=str(self.restarts),
+                TORCHELASTIC_RUN_ID=self.run_id,
+            )
+        return env
+
+
 def hyperparameter_args(hyperparameters: dict[str, Any]) -> list[str]:
     """``{"max_depth": 4}`` -> ``["--max_depth", "4"]``, as SageMaker passes them to the script."""
     args: list[str] = []
@@ -110,11 +207,12 @@ def script_environment(
     gpus: int,
     user_args: list[str],
     entry: str,
+    cluster: Cluster | None = None,
 ) -> dict[str, str]:
     """Every variable the three platforms' training scripts read."""
+    cluster = cluster or Cluster()
     hps_text = {k: hyperparameter_text(v) for k, v in hyperparameters.items()}
     num_cpus = max(1, int(cpus))
-    resource_config = {"current_host": HOST, "hosts": [HOST], "network_interface_name": "lo"}
     input_data_config = {c: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"} for c in channels}
     env: dict[str, str] = {
         # Strato
@@ -137,11 +235,8 @@ def script_environment(
         "SM_NUM_CPUS": str(num_cpus),
         "SM_NUM_GPUS": str(gpus),
         "SM_NUM_NEURONS": "0",
-        "SM_HOSTS": json.dumps([HOST]),
-        "SM_CURRENT_HOST": HOST,
         "SM_CURRENT_INSTANCE_TYPE": "local",
         "SM_NETWORK_INTERFACE_NAME": "lo",
-        "SM_RESOURCE_CONFIG": json.dumps(resource_config),
         "SM_INPUT_DATA_CONFIG": json.dumps(input_data_config),
         "SM_MODULE_DIR": str(dirs.code),
         "SM_USER_ENTRY_POINT": entry,
@@ -153,8 +248,8 @@ def script_environment(
                 "channel_input_dirs": {c: str(dirs.channel(c)) for c in channels},
                 "model_dir": str(dirs.model),
                 "output_data_dir": str(dirs.output_data),
-                "current_host": HOST,
-                "hosts": [HOST],
+                "current_host": cluster.host,
+                "hosts": cluster.hosts,
                 "num_cpus": num_cpus,
                 "num_gpus": gpus,
                 "user_entry_point": entry,
@@ -167,9 +262,7 @@ def script_environment(
         "AIP_DATA_FORMAT": "csv",
         "CLOUD_ML_JOB_ID": job_name,
         "CLOUD_ML_PROJECT_ID": "local",
-        "CLUSTER_SPEC": json.dumps(
-            {"cluster": {"workerpool0": ["localhost:2222"]}, "task": {"type": "workerpool0", "index": 0}}
-        ),
+        **cluster.environment(),
     }
     for channel in channels:
         key = channel.upper().replace("-", "_")
@@ -184,12 +277,12 @@ def script_environment(
     return env
 
 
-def write_config_files(dirs: JobDirs, hyperparameters: dict[str, Any], channels: list[str]) -> None:
+def write_config_files(
+    dirs: JobDirs, hyperparameters: dict[str, Any], channels: list[str], cluster: Cluster | None = None
+) -> None:
     """The /opt/ml/input/config files SageMaker containers read."""
     (dirs.config / "hyperparameters.json").write_text(
         json.dumps({k: hyperparameter_text(v) for k, v in hyperparameters.items()})
     )
-    (dirs.config / "resourceconfig.json").write_text(
-        json.dumps({"current_host": HOST, "hosts": [HOST], "network_interface_name": "lo"})
-    )
+    (dirs.config / "resourceconfig.json").write_text(json.dumps((cluster or Cluster()).resource_config()))
     (dirs.config / "inputdataconfig.json").write_text(json.dumps({c: {"TrainingInputMode": "File"} for c in channels}))

@@ -5,6 +5,13 @@ the compute backend, so a restarted control plane simply carries on (re-adoption
 
 Each call writes at most one transaction: the new status, the states passed through and the metric
 points it found (``Step``), which keeps the single reconcile thread fast under load.
+
+A distributed job (``instance_count`` > 1) runs one task per worker, started together with
+``submit_gang`` and followed as one attempt (``jobs/gang.py``): rank 0's log moves the phases and
+carries the metrics and checkpoints (only rank 0 syncs them; per-rank metrics would repeat the same
+names), every worker's log is stored apart, a failure, loss, stop or interruption of one worker ends
+them all, and the whole gang restarts under the job's retry or spot recovery policy. Status keeps
+``task_id`` (rank 0, as for single-worker jobs) and ``task_ids`` (every worker, in rank order).
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskState, TaskStatus
+from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskSpec, TaskState, TaskStatus
 from strato.errors import NotFound
+from strato.jobs import gang
+from strato.jobs.environment import Cluster
 from strato.jobs.logscan import LogScanner
 from strato.jobs.recovery import STRATEGIES
 from strato.jobs.spot import (
@@ -71,7 +80,7 @@ class Step:
     state: JobState
     transitions: list[Transition] = field(default_factory=list)
     metrics: list[MetricPoint] = field(default_factory=list)
-    release: Callable[[], None] | None = None  # frees the ended task once the outcome is stored
+    release: Callable[[], None] | None = None  # frees the ended tasks once the outcome is stored
 
     def move(self, state: JobState, reason: str, message: str = "", at: float | None = None) -> None:
         if state is not self.state:
@@ -133,36 +142,31 @@ class TrainingJobReconciler:
             step.status["message"] = "waiting for resources: queued behind earlier jobs"
             return
         attempt = int(step.status.get("attempt", 0)) + 1
-        task = build_task(
-            name=step.record.name,
-            uid=step.record.uid,
-            spec=spec,
-            attempt=attempt,
-            artifact_url=self.ctx.artifact_url,
-            artifact_options=self.ctx.artifact_options,
-            secrets=self.ctx.secrets,
-            log_max_bytes=self.ctx.log_max_bytes,
-            extra_env=spot_environment(spec.spot, step.status),
-        )
         try:
-            task_id = backend.submit(task)
+            task_ids = backend.submit_gang(self._gang_tasks(step, spec, backend, attempt))
         except CapacityUnavailable as wait:
             self._full.add(backend.name)
             step.status["message"] = f"waiting for resources: {wait.message}"
             return
         now = self.ctx.clock()
+        started = f"task {task_ids[0]}" if len(task_ids) == 1 else f"{len(task_ids)} workers: {', '.join(task_ids)}"
         step.status.update(
             attempt=attempt,
-            task_id=task_id,
+            task_id=task_ids[0],
+            task_ids=task_ids,
             backend=backend.name,
             log_offset=0,
             attempt_started_at=now,
             started_at=step.status.get("started_at") or now,
-            message=f"attempt {attempt} started as task {task_id}",
+            message=f"attempt {attempt} started as {started}",
         )
         step.status.pop("stop_reason", None)
         step.status.pop("not_before", None)
-        step.status.setdefault("attempts", []).append({"attempt": attempt, "task_id": task_id, "started_at": now})
+        step.status.pop("gang_broken", None)
+        entry = {"attempt": attempt, "task_id": task_ids[0], "started_at": now}
+        if len(task_ids) > 1:
+            entry["task_ids"] = task_ids
+        step.status.setdefault("attempts", []).append(entry)
         if spec.spot is not None and spec.spot.enabled:
             spot_state = step.status.setdefault("spot", {"interruptions": 0})
             spot_state.pop("interrupted_at", None)
@@ -174,6 +178,28 @@ class TrainingJobReconciler:
                 interruptions=int(spot_state["interruptions"]),
             )
         step.move(JobState.STARTING, Reason.TASK_STARTED, step.status["message"], now)
+
+    def _gang_tasks(self, step: Step, spec: TrainingJob, backend: ComputeBackend, attempt: int) -> list[TaskSpec]:
+        """One task per worker, each told its rank; a new meeting port per attempt, so a restarted gang
+        never waits on a port its predecessor held."""
+        count = spec.instance_count
+        addr, ports = backend.rendezvous(count) if count > 1 or spec.distribution == "torch" else ("127.0.0.1", [])
+        extra_env = spot_environment(spec.spot, step.status)
+        return [
+            build_task(
+                name=step.record.name,
+                uid=step.record.uid,
+                spec=spec,
+                attempt=attempt,
+                artifact_url=self.ctx.artifact_url,
+                artifact_options=self.ctx.artifact_options,
+                secrets=self.ctx.secrets,
+                log_max_bytes=self.ctx.log_max_bytes,
+                extra_env=extra_env,
+                cluster=Cluster(rank, count, spec.distribution, addr, ports, attempt - 1, step.record.uid),
+            )
+            for rank in range(count)
+        ]
 
     def _may_start(self, step: Step, spec: TrainingJob) -> bool:
         """False while a restart waits out its delay; a job past ``spot.max_wait`` stops instead."""
@@ -199,22 +225,44 @@ class TrainingJobReconciler:
     # Starting / Running / Uploading / Interrupted / Stopping ---------------------------------------
     def _observe(self, step: Step, spec: TrainingJob) -> None:
         backend = self.ctx.backend_for(spec)
-        task_id = step.status["task_id"]
-        task = self._task_status(backend, task_id)
-        if task.state.finished:
-            self._finish(step, spec, backend, task)
+        task_ids = gang.task_ids(step.status)
+        tasks = [self._task_status(backend, task_id) for task_id in task_ids]
+        if all(task.state.finished for task in tasks):
+            self._finish(step, spec, backend, tasks)
             return
+        running = [task.task_id for task in tasks if not task.state.finished]
         offset = int(step.status.get("log_offset", 0))
-        step.status["log_offset"] = offset + self._read_log(step, spec, backend.logs(task_id, offset).data, final=False)
-        self._sample_usage(step, backend, task_id)
+        try:
+            data = backend.logs(task_ids[0], offset).data  # rank 0 speaks for the job
+        except NotFound:
+            data = b""  # rank 0 vanished: the gang is being stopped below
+        step.status["log_offset"] = offset + self._read_log(step, spec, data, final=False)
+        self._sample_usage(step, backend, running)
         if step.state not in (JobState.STOPPING, JobState.INTERRUPTED):
-            self._maybe_interrupt(step, spec, backend, task_id)
+            self._break_gang(step, backend, tasks)
+            self._maybe_interrupt(step, spec, backend, running)
         if step.state is not JobState.STOPPING:
             stop = self._stop_reason(step, spec)
             if stop is not None:
                 step.status["stop_reason"], step.status["message"] = stop
-                backend.stop(task_id, self.ctx.stop_grace)
+                for task_id in running:
+                    backend.stop(task_id, self.ctx.stop_grace)
                 step.move(JobState.STOPPING, *stop)
+
+    def _break_gang(self, step: Step, backend: ComputeBackend, tasks: list[TaskStatus]) -> None:
+        """One worker ended badly while others run: stop them at once (SIGTERM, then SIGKILL after the
+        stop grace; rank 0's runner still syncs what its code saved). Which worker broke the gang is
+        kept, since the outcome of the attempt is its outcome."""
+        broke = gang.breaker(tasks)
+        if broke is None or "gang_broken" in step.status:
+            return
+        task = tasks[broke]
+        why = task.message or f"exit code {task.exit_code}"
+        others = [t.task_id for t in tasks if not t.state.finished]
+        step.status["gang_broken"] = broke
+        step.status["message"] = f"worker {broke} ended ({why}); stopping the other {len(others)} worker(s)"
+        for task_id in others:
+            backend.stop(task_id, self.ctx.stop_grace)
 
     def _stop_reason(self, step: Step, spec: TrainingJob) -> tuple[str, str] | None:
         desired = step.record.desired
@@ -231,8 +279,12 @@ class TrainingJobReconciler:
         )
         return done + self.ctx.clock() - float(status.get("attempt_started_at") or status["started_at"])
 
-    def _maybe_interrupt(self, step: Step, spec: TrainingJob, backend: ComputeBackend, task_id: str) -> None:
-        """Deliver a spot interruption when the schedule says so, or when the user asked for one."""
+    def _maybe_interrupt(self, step: Step, spec: TrainingJob, backend: ComputeBackend, running: list[str]) -> None:
+        """Deliver a spot interruption when the schedule says so, or when the user asked for one.
+
+        A gang is interrupted as one: every worker gets the notice. On a cloud, the reclaim of one
+        instance ends a synchronous gang anyway; telling them all lets rank 0, the one that saves
+        checkpoints, save at the notice whichever instance was reclaimed."""
         asked = int(step.record.desired.get("interrupt", 0))
         spot_state = step.status.setdefault("spot", {"interruptions": 0})
         manual = asked > int(spot_state.get("manual", 0))
@@ -246,7 +298,8 @@ class TrainingJobReconciler:
         now = self.ctx.clock()
         spot_state.update(manual=asked, interrupted_at=now, interruptions=int(spot_state["interruptions"]) + 1)
         spot_state.pop("next_interruption_at", None)
-        backend.interrupt(task_id, notice)
+        for task_id in running:
+            backend.interrupt(task_id, notice)
         how = "by hand" if manual else "by the simulated spot market"
         step.status["message"] = f"spot interruption {how}: {notice:g}s notice, then the task is killed"
         step.move(JobState.INTERRUPTED, Reason.SPOT_INTERRUPTION, step.status["message"], now)
@@ -285,33 +338,60 @@ class TrainingJobReconciler:
                 step.status["attempt_running_at"] = at or self.ctx.clock()
         return result.consumed
 
-    def _sample_usage(self, step: Step, backend: ComputeBackend, task_id: str) -> None:
+    def _sample_usage(self, step: Step, backend: ComputeBackend, running: list[str]) -> None:
+        """Usage of the whole job: CPU and memory summed over its running workers; the peak memory
+        is the largest of one worker (what each machine must hold)."""
         now = self.ctx.clock()
         if now - float(step.status.get("usage_at", 0)) < USAGE_EVERY:
             return
-        sample = backend.usage(task_id)
-        if sample is None:
+        samples = []
+        for task_id in running:
+            try:
+                sample = backend.usage(task_id)
+            except NotFound:
+                continue
+            if sample is not None:
+                samples.append(sample)
+        if not samples:
             return
         step.status["usage_at"] = now
         usage = step.status.setdefault("usage", {})
-        usage["peak_memory"] = max(int(usage.get("peak_memory", 0)), sample.peak_memory)
-        usage["max_cpu_percent"] = max(float(usage.get("max_cpu_percent", 0.0)), sample.cpu_percent)
+        cpu_percent = sum(sample.cpu_percent for sample in samples)
+        usage["peak_memory"] = max(int(usage.get("peak_memory", 0)), *(sample.peak_memory for sample in samples))
+        usage["max_cpu_percent"] = max(float(usage.get("max_cpu_percent", 0.0)), cpu_percent)
         step.metrics += [
-            MetricPoint("system/cpu_percent", sample.cpu_percent, None, now),
-            MetricPoint("system/memory_bytes", float(sample.memory), None, now),
+            MetricPoint("system/cpu_percent", cpu_percent, None, now),
+            MetricPoint("system/memory_bytes", float(sum(sample.memory for sample in samples)), None, now),
         ]
 
     # An attempt ended ------------------------------------------------------------------------------
-    def _finish(self, step: Step, spec: TrainingJob, backend: ComputeBackend, task: TaskStatus) -> None:
+    def _finish(self, step: Step, spec: TrainingJob, backend: ComputeBackend, tasks: list[TaskStatus]) -> None:
+        """Every worker of the attempt has ended: store their logs, record the attempt's outcome (that
+        of the worker that broke the gang, if one did) and decide what comes next."""
         status, now = step.status, self.ctx.clock()
         attempt = int(status["attempt"])
         prefix = artifact_prefix(step.record.name, step.record.uid)
-        data = self._read_all_logs(backend, task.task_id)
+        logs = [self._read_all_logs(backend, task.task_id) for task in tasks]
+        data = logs[0]
         self._read_log(step, spec, data[int(status.get("log_offset", 0)) :], final=True)
         status["log_offset"] = len(data)
-        log_path = f"{prefix}/attempt-{attempt}/log.txt"
+        log_path = f"{prefix}/attempt-{attempt}/log.txt"  # rank 0's: where a single-worker job's log is
         self.ctx.artifacts.put_bytes(log_path, data)
         status["log_uri"] = self.ctx.artifacts.uri(log_path)
+        task, rank = gang.outcome(tasks, status.pop("gang_broken", None))
+        on = ""
+        if len(tasks) > 1:
+            on = f" on worker {rank}"
+            status["worker_log_uris"] = []
+            for number, worker_log in enumerate(logs):
+                path = f"{prefix}/attempt-{attempt}/worker-{number}/log.txt"
+                self.ctx.artifacts.put_bytes(path, worker_log)
+                status["worker_log_uris"].append(self.ctx.artifacts.uri(path))
+        if rank:  # the attempt ended as another worker than rank 0 did: its log says why
+            status.pop("failure_reason", None)
+            reason = LogScanner([]).scan(logs[rank], final=True).failure_reason
+            if reason is not None:
+                status["failure_reason"] = reason
 
         usage = status.setdefault("usage", {})
         if task.peak_memory is not None:
@@ -328,6 +408,18 @@ class TrainingJobReconciler:
         for entry in status.get("attempts", []):
             if entry.get("attempt") == attempt:
                 entry.update(ended_at=ended_at, exit_code=task.exit_code, outcome=outcome, message=task.message)
+                if len(tasks) > 1:
+                    entry["workers"] = [
+                        {
+                            "rank": n,
+                            "task_id": t.task_id,
+                            "state": str(t.state),
+                            "exit_code": t.exit_code,
+                            "stopped": t.stopped,
+                            "message": t.message,
+                        }
+                        for n, t in enumerate(tasks)
+                    ]
                 if outcome in ("Interrupted", "Lost"):
                     entry["progress_lost"] = progress_lost(status, entry, ended_at)
         status["goodput"] = goodput(status.get("attempts", []))
@@ -337,22 +429,23 @@ class TrainingJobReconciler:
         status.update(exit_code=task.exit_code, ended_at=ended_at)
         status.pop("attempt_running_at", None)
         status.pop("task_id", None)
+        status.pop("task_ids", None)
         for name in ("model", "output", "checkpoints"):
             if self.ctx.artifacts.list(f"{prefix}/{name}"):
                 status[f"{name}_uri"] = self.ctx.artifacts.uri(f"{prefix}/{name}")
 
-        tail = log_tail(data)
+        tail = log_tail(logs[rank])
         if interrupted:
             state, reason, message = self._after_interruption(spec, status)
         else:
-            state, reason, message = self._outcome(spec, status, task, attempt, tail)
+            state, reason, message = self._outcome(spec, status, task, attempt, tail, on)
         if state is JobState.PENDING:
             status.pop("ended_at", None)
         else:
             status["log_tail"] = tail
         status["message"] = message
         step.move(state, reason, message, None if state is JobState.PENDING else task.ended_at)
-        step.release = lambda: backend.release(task.task_id)
+        step.release = lambda: self._release(backend, [t.task_id for t in tasks])
 
     def _after_interruption(self, spec: TrainingJob, status: dict[str, Any]) -> tuple[JobState, str, str]:
         """The recovery strategy decides: restart (now or after a delay) or give up."""
@@ -382,14 +475,15 @@ class TrainingJobReconciler:
         )
 
     def _outcome(
-        self, spec: TrainingJob, status: dict[str, Any], task: TaskStatus, attempt: int, tail: list[str]
+        self, spec: TrainingJob, status: dict[str, Any], task: TaskStatus, attempt: int, tail: list[str], on: str = ""
     ) -> tuple[JobState, str, str]:
+        """``on`` names the worker the outcome is of (" on worker 1"), for a distributed job."""
         if status.get("stop_reason"):
             return JobState.STOPPED, str(status["stop_reason"]), str(status.get("message", "stopped"))
         if task.state is TaskState.SUCCEEDED:
             return JobState.COMPLETED, Reason.COMPLETED, "training job completed"
         lost = task.state is TaskState.LOST
-        why = task.message if lost else f"exit code {task.exit_code}"
+        why = task.message if lost else f"exit code {task.exit_code}{on}"
         if (lost or task.exit_code in spec.retry.exit_codes) and attempt < spec.retry.max_attempts:
             return (
                 JobState.PENDING,
@@ -404,6 +498,11 @@ class TrainingJobReconciler:
             reason = Reason.ALGORITHM_ERROR
         last = "\n".join(tail[-5:])
         return JobState.FAILED, reason, message + (f"; last log lines:\n{last}" if last else "")
+
+    @staticmethod
+    def _release(backend: ComputeBackend, task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            backend.release(task_id)
 
     @staticmethod
     def _read_all_logs(backend: ComputeBackend, task_id: str) -> bytes:
@@ -421,16 +520,18 @@ class TrainingJobReconciler:
 
     # Delete ----------------------------------------------------------------------------------------
     def _delete(self, step: Step, spec: TrainingJob) -> None:
-        task_id = step.status.get("task_id")
-        if task_id and step.state.has_task:
+        task_ids = gang.task_ids(step.status)
+        if task_ids and step.state.has_task:
             backend = self.ctx.backend_for(spec)
-            if not self._task_status(backend, task_id).state.finished:
+            running = [t for t in task_ids if not self._task_status(backend, t).state.finished]
+            if running:
                 if step.state is not JobState.STOPPING:
-                    backend.stop(task_id, self.ctx.stop_grace)
+                    for task_id in running:
+                        backend.stop(task_id, self.ctx.stop_grace)
                     step.status["stop_reason"] = Reason.STOP_REQUESTED
                     step.move(JobState.STOPPING, Reason.STOP_REQUESTED, "deleting: stopping the task")
                     self._commit(step)
                 return
-            backend.release(task_id)
+            self._release(backend, task_ids)
         # Artifacts (model, outputs, logs) are kept: deleting a job record must not lose a model.
         self.ctx.store.delete(step.record.uid)

@@ -10,6 +10,11 @@ The task description comes in ``STRATO_TASK`` (JSON); artifact store credentials
 ``STRATO_ARTIFACT_URL`` / ``STRATO_ARTIFACT_OPTIONS``. Stop requests arrive as SIGTERM to the whole
 process group: the user's code gets it, this runner waits for the code to end and still uploads what
 the code saved (as SageMaker does in its 120 s window).
+
+In a distributed job every worker runs this runner with its place in the gang (``cluster`` in the task
+description). Every worker restores the latest checkpoint before its code starts; only rank 0 syncs
+checkpoints and uploads the model and outputs (what DDP scripts save from rank 0), so the workers never
+race each other's uploads. Scripts should write checkpoints and the model from rank 0.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from strato.jobs.checkpoints import CheckpointSync
-from strato.jobs.environment import JobDirs, hyperparameter_args, script_environment, write_config_files
+from strato.jobs.environment import (
+    Cluster,
+    JobDirs,
+    hyperparameter_args,
+    script_environment,
+    write_config_files,
+)
 
 STORE_SCHEME = "strato://"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -111,6 +122,10 @@ def main() -> int:
     channels = sorted(task.get("inputs") or {})
     store = _store()
     prefix = task["prefix"]
+    cluster = Cluster.from_payload(task.get("cluster"))
+    leader = cluster.rank == 0  # the only worker that syncs checkpoints and uploads outputs
+    if cluster.size > 1:
+        say(f"worker {cluster.rank} of {cluster.size} ({cluster.host}, distribution {cluster.distribution})")
     phase("Starting", "fetching code and inputs")
     control = Path(os.environ.get("STRATO_CONTROL_DIR") or dirs.root / ".strato")
     checkpoints = CheckpointSync(store, prefix, dirs.checkpoints, control)
@@ -128,7 +143,7 @@ def main() -> int:
 
     hyperparameters = task.get("hyperparameters") or {}
     argv = user_command(task, dirs)
-    write_config_files(dirs, hyperparameters, channels)
+    write_config_files(dirs, hyperparameters, channels, cluster)
     env = dict(os.environ)
     env.pop("STRATO_TASK", None)
     env.pop("STRATO_ARTIFACT_OPTIONS", None)
@@ -143,24 +158,31 @@ def main() -> int:
             gpus=int(task.get("gpus", 0)),
             user_args=hyperparameter_args(hyperparameters),
             entry=task.get("entrypoint") or " ".join(argv[:2]),
+            cluster=cluster,
         )
     )
+    if cluster.distribution == "torch":
+        # As torchrun does: one intra-op thread per cpu this worker was given, not one per core of the machine.
+        env.setdefault("OMP_NUM_THREADS", str(max(1, int(float(task.get("cpus", 1))))))
     phase("Running", " ".join(argv))
     started = time.time()
-    checkpoints.start()
+    if leader:
+        checkpoints.start()
     try:
         exit_code = run_user_code(argv, dirs.code, env)
     except InputError as exc:
         say("failure-reason " + json.dumps(f"ClientError: {exc}"))
         return 2
     finally:
-        checkpoints.finish()  # what the code saved last, even at a stop or a spot notice
+        if leader:
+            checkpoints.finish()  # what the code saved last, even at a stop or a spot notice
     say(f"user code exited with code {exit_code} after {time.time() - started:.1f}s")
     failure_file = dirs.output / "failure"  # SageMaker's convention for a script's own failure reason
     if exit_code != 0 and failure_file.is_file():
         say("failure-reason " + json.dumps(failure_file.read_text(errors="replace").strip()[:1024]))
     phase("Uploading")
-    upload_outputs(dirs, prefix, store)
+    if leader:
+        upload_outputs(dirs, prefix, store)
     return exit_code
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from strato.compute.base import TaskResources
 from strato.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from strato.jobs import gang
 from strato.jobs.reconciler import JobContext
 from strato.jobs.recovery import STRATEGIES
 from strato.jobs.runner import SNAPSHOT_PREFIX, STORE_SCHEME
@@ -34,7 +35,7 @@ class JobService:
             existing = self.ctx.store.get(KIND, spec.name)
         except NotFound:
             existing = None
-        spec = self._resolve(spec)
+        spec = self.check(spec)
         if existing is not None:
             if self._same(existing, spec):
                 return existing, False
@@ -59,10 +60,12 @@ class JobService:
     def _same(self, existing: ResourceRecord, spec: TrainingJob) -> bool:
         old = dict(existing.spec)
         old["secrets"] = {k: self.ctx.secrets.decrypt(v) for k, v in old.get("secrets", {}).items()}
-        return bool(old == spec.model_dump(mode="json"))
+        # Through the model, so a spec stored before a field with a default existed still compares equal.
+        return bool(TrainingJob.model_validate(old).model_dump(mode="json") == spec.model_dump(mode="json"))
 
-    def _resolve(self, spec: TrainingJob) -> TrainingJob:
-        """Check what the job needs exists and fits, before anything is stored."""
+    def check(self, spec: TrainingJob) -> TrainingJob:
+        """Check what the job needs exists and fits, without storing it; returns the spec with a server-side
+        code directory snapshotted into the store. ``apply`` and the tuning service's templates use it."""
         backend_name = spec.compute or self.ctx.default_backend
         if backend_name not in self.ctx.backends:
             raise InvalidArgument(
@@ -70,7 +73,9 @@ class JobService:
                 f"(configured: {', '.join(sorted(self.ctx.backends))})"
             )
         resources = spec.resources
-        self.ctx.backends[backend_name].check_fits(TaskResources(resources.cpus, resources.memory, resources.gpus))
+        self.ctx.backends[backend_name].check_fits_gang(
+            TaskResources(resources.cpus, resources.memory, resources.gpus), spec.instance_count
+        )
         if spec.spot is not None and spec.spot.recovery.strategy not in STRATEGIES:
             raise InvalidArgument(f"spot.recovery.strategy: {STRATEGIES.unknown_message(spec.spot.recovery.strategy)}")
         code = self._resolve_code(spec.code) if spec.code else None
@@ -149,17 +154,32 @@ class JobService:
         record = self.get(name)
         return [p.__dict__ for p in self.ctx.store.metrics(record.uid, names)]
 
-    def logs(self, name: str, offset: int = 0, attempt: int | None = None) -> dict[str, Any]:
-        """Log bytes from ``offset`` of one attempt (the latest by default), while it runs or after."""
+    def logs(self, name: str, offset: int = 0, attempt: int | None = None, worker: int = 0) -> dict[str, Any]:
+        """Log bytes from ``offset`` of one attempt (the latest by default) of one worker (rank 0 by
+        default), while it runs or after. Each worker's log is kept apart: rank 0's is stored where a
+        single-worker job's is (``attempt-N/log.txt``), worker K's at ``attempt-N/worker-K/log.txt``."""
         record = self.get(name)
         status = record.status
         latest = int(status.get("attempt", 0))
         attempt = attempt or latest
+        workers = int(record.spec.get("instance_count", 1))
+        if not 0 <= worker < workers:
+            raise NotFound(
+                f"TrainingJob {name!r} has no worker {worker}: it has {workers} "
+                + ("(worker 0 only)" if workers == 1 else f"(workers 0 to {workers - 1})")
+            )
         if attempt < 1:
-            return {"data": "", "next_offset": 0, "complete": JobState(record.state).terminal, "attempt": 0}
+            return {
+                "data": "",
+                "next_offset": 0,
+                "complete": JobState(record.state).terminal,
+                "attempt": 0,
+                "worker": worker,
+            }
         if attempt > latest:
             raise NotFound(f"TrainingJob {name!r} has no attempt {attempt} (it has {latest})")
-        task_id = status.get("task_id") if attempt == latest else None
+        task_ids = gang.task_ids(status) if attempt == latest else []
+        task_id = task_ids[worker] if worker < len(task_ids) else None
         if task_id:
             spec = TrainingJob.model_validate(record.spec)
             try:
@@ -170,13 +190,15 @@ class JobService:
                     "next_offset": chunk.next_offset,
                     "complete": False,
                     "attempt": attempt,
+                    "worker": worker,
                 }
             except NotFound:
                 pass  # released between our reads: the artifact copy below has it
-        path = f"{artifact_prefix(record.name, record.uid)}/attempt-{attempt}/log.txt"
+        attempt_dir = f"{artifact_prefix(record.name, record.uid)}/attempt-{attempt}"
+        path = f"{attempt_dir}/worker-{worker}/log.txt" if worker else f"{attempt_dir}/log.txt"
         done = JobState(record.state).terminal or attempt < latest
         if not self.ctx.artifacts.exists(path):
-            return {"data": "", "next_offset": offset, "complete": done, "attempt": attempt}
+            return {"data": "", "next_offset": offset, "complete": done, "attempt": attempt, "worker": worker}
         size = self.ctx.artifacts.size(path)
         data = self.ctx.artifacts.read_range(path, offset, max(0, size - offset)) if offset < size else b""
         return {
@@ -184,6 +206,7 @@ class JobService:
             "next_offset": offset + len(data),
             "complete": done,
             "attempt": attempt,
+            "worker": worker,
         }
 
     # Change ----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Turns a stored training job into the one task the compute backend runs: the runner module, with
-the job described in ``STRATO_TASK`` and secrets kept apart so the backend never writes them down."""
+"""Turns a stored training job into the task the compute backend runs (one per worker of a
+distributed job): the runner module, with the job and the worker's place in its gang described in
+``STRATO_TASK``, and secrets kept apart so the backend never writes them down."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from strato.compute.base import TaskResources, TaskSpec
+from strato.jobs.environment import Cluster
 from strato.specs.training_job import TrainingJob
 from strato.store.secrets import SecretBox
 
@@ -29,7 +31,9 @@ def build_task(
     secrets: SecretBox,
     log_max_bytes: int | None = None,
     extra_env: dict[str, str] | None = None,
+    cluster: Cluster | None = None,
 ) -> TaskSpec:
+    cluster = cluster or Cluster()
     payload = {
         "job": name,
         "uid": uid,
@@ -42,6 +46,7 @@ def build_task(
         "hyperparameters": spec.hyperparameters,
         "cpus": spec.resources.cpus,
         "gpus": spec.resources.gpus,
+        "cluster": cluster.to_payload(),
     }
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -68,6 +73,12 @@ def build_task(
         env=env,
         resources=TaskResources(cpus=spec.resources.cpus, memory=spec.resources.memory, gpus=spec.resources.gpus),
         secret_env=secret_env,
-        labels={"strato.kind": "TrainingJob", "strato.name": name, "strato.uid": uid, "strato.attempt": str(attempt)},
+        labels={
+            "strato.kind": "TrainingJob",
+            "strato.name": name,
+            "strato.uid": uid,
+            "strato.attempt": str(attempt),
+            "strato.rank": str(cluster.rank),
+        },
         log_max_bytes=log_max_bytes,
     )

@@ -16,7 +16,7 @@ from strato.server.deps import authenticate
 from strato.server.errors import install_error_handlers
 from strato.server.observability import Metrics
 from strato.server.platform import Platform
-from strato.server.routers import artifacts, health, jobs, resources
+from strato.server.routers import artifacts, health, jobs, resources, tuning
 from strato.server.waiters import ChangeWaiters
 
 
@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     app.include_router(health.router)
     protected = [Depends(authenticate)]
     app.include_router(jobs.router, dependencies=protected)
+    app.include_router(tuning.router, dependencies=protected)
     app.include_router(artifacts.router, dependencies=protected)
     app.include_router(resources.router, dependencies=protected)
     return app

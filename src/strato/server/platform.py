@@ -9,14 +9,17 @@ from typing import Any, Protocol
 from strato.compute import create_backend
 from strato.compute.base import ComputeBackend
 from strato.config import Settings
-from strato.controlplane import ReconcileLoop
+from strato.controlplane import ReconcileLoop, Reconciler
 from strato.errors import InvalidArgument
 from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
-from strato.specs import KINDS, TrainingJob
+from strato.specs import KINDS, TrainingJob, TuningJob
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
+from strato.tuning.reconciler import TuningContext, TuningJobReconciler
+from strato.tuning.service import TuningService
+from strato.tuning.study import Studies
 
 
 class ResourceService(Protocol):
@@ -36,6 +39,8 @@ class Platform:
     artifacts: ArtifactStore
     backend: ComputeBackend
     jobs: JobService
+    tuning: TuningService
+    studies: Studies  # Optuna's storage engine, closed with the platform
     loop: ReconcileLoop
     services: dict[str, ResourceService]
 
@@ -56,17 +61,27 @@ class Platform:
             stop_grace=settings.stop_grace,
             log_max_bytes=settings.log_max_bytes,
         )
-        loop = ReconcileLoop(store, [TrainingJobReconciler(ctx)], tick_interval=settings.tick_interval)
+
+        def wake() -> None:
+            loop.wake()
+
+        jobs = JobService(ctx, wake=wake)
+        studies = Studies(store.url)
+        tuning_ctx = TuningContext(store=store, jobs=jobs, secrets=ctx.secrets, studies=studies, wake=wake)
+        reconcilers: list[Reconciler] = [TrainingJobReconciler(ctx), TuningJobReconciler(tuning_ctx)]
+        loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
-        jobs = JobService(ctx, wake=loop.wake)
+        tuning = TuningService(store, jobs, ctx.secrets, wake=wake)
         return cls(
             settings=settings,
             store=store,
             artifacts=artifacts,
             backend=backend,
             jobs=jobs,
+            tuning=tuning,
+            studies=studies,
             loop=loop,
-            services={TrainingJob.KIND: jobs},
+            services={TrainingJob.KIND: jobs, TuningJob.KIND: tuning},
         )
 
     def service(self, kind: str) -> ResourceService:
@@ -82,4 +97,5 @@ class Platform:
     def close(self) -> None:
         self.loop.stop()
         self.backend.close()  # running tasks keep running; the next control plane re-adopts them
+        self.studies.close()
         self.store.close()

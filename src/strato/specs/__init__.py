@@ -5,17 +5,23 @@ from strato.specs.kinds import KINDS, spec_class
 from strato.specs.loader import load_yaml_file, load_yaml_text, parse_spec
 from strato.specs.spot import InterruptionModel, RecoveryPolicy, SpotPolicy
 from strato.specs.training_job import MetricDefinition, RetryPolicy, TrainingJob
+from strato.specs.tuning_job import EarlyStopping, Objective, Parameter, TrialTemplate, TuningJob
 
 __all__ = [
     "KINDS",
+    "EarlyStopping",
     "InterruptionModel",
     "MetricDefinition",
+    "Objective",
+    "Parameter",
     "RecoveryPolicy",
     "ResourceSpec",
     "Resources",
     "RetryPolicy",
     "SpotPolicy",
     "TrainingJob",
+    "TrialTemplate",
+    "TuningJob",
     "load_yaml_file",
     "load_yaml_text",
     "parse_spec",

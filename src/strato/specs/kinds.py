@@ -5,9 +5,11 @@ from __future__ import annotations
 from strato._registry import Registry
 from strato.specs.base import ResourceSpec
 from strato.specs.training_job import TrainingJob
+from strato.specs.tuning_job import TuningJob
 
 KINDS: Registry[type[ResourceSpec]] = Registry("resource kind")
 KINDS.register("TrainingJob", "trainingjobs", "job", "jobs")(TrainingJob)
+KINDS.register("TuningJob", "tuningjobs", "tuningjob", "tuning", "tunings")(TuningJob)
 
 
 def spec_class(kind: str) -> type[ResourceSpec]:

@@ -48,7 +48,8 @@ def parse_spec(data: Any, where: str = "spec") -> ResourceSpec:
         raise InvalidArgument(f"{where}: a resource must be a mapping with 'kind' and 'name'")
     kind = data.get("kind")
     if not kind:
-        raise InvalidArgument(f"{where}: kind: required field is missing (known kinds: TrainingJob)")
+        known = ", ".join(sorted({KINDS.get(k).KIND for k in KINDS}))
+        raise InvalidArgument(f"{where}: kind: required field is missing (known kinds: {known})")
     if kind not in KINDS:
         raise InvalidArgument(f"{where}: kind: {KINDS.unknown_message(str(kind))}")
     cls = spec_class(kind)

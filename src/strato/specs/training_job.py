@@ -1,10 +1,18 @@
 """The ``TrainingJob`` resource: what SageMaker's CreateTrainingJob, Vertex's CustomJob and Azure ML's
-command job describe, in one spec."""
+command job describe, in one spec.
+
+A distributed job sets ``instance_count: N`` (SageMaker's InstanceCount, Vertex's replica count): N
+workers, each with ``resources``, started together or not at all. ``distribution`` says what they are
+told: ``none`` gives each its host and rank (``SM_HOSTS``, ``SM_CURRENT_HOST``, ``STRATO_RANK``,
+Vertex's ``CLUSTER_SPEC``/``TF_CONFIG``) as SageMaker does without a framework launcher; ``torch`` adds
+the variables ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT`` ...), so
+``torch.distributed.init_process_group()`` works unchanged.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -56,7 +64,9 @@ class TrainingJob(ResourceSpec):
     inputs: dict[str, str] = Field(default_factory=dict, description="channel name -> local path or URI")
     environment: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, str] = Field(default_factory=dict, description="env vars stored encrypted, never shown")
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = Field(default_factory=Resources, description="per worker")
+    instance_count: int = Field(1, ge=1, le=256, description="workers, gang-scheduled: all start or none")
+    distribution: Literal["none", "torch"] = Field("none", description="what the workers are told")
     max_runtime: Duration | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)

@@ -401,3 +401,44 @@ def test_an_interruption_delivers_a_readable_notice_then_sigterm(backend: LocalB
     status = backend.status(task_id)
     assert status.stopped and status.exit_code == 143
     assert b"notice 45" in log_of(backend, task_id)
+
+
+# Gangs --------------------------------------------------------------------------------------------
+def test_a_gang_member_that_cannot_start_takes_the_started_ones_down(
+    backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = tmp_path / "release"
+    started: list[int] = []
+    real_start = backend._start
+
+    def start_then_break(task_id: str, spec: TaskSpec):  # type: ignore[no-untyped-def]
+        if started:
+            raise OSError("no more processes")
+        proc, pid_info = real_start(task_id, spec)
+        started.append(proc.pid)
+        return proc, pid_info
+
+    monkeypatch.setattr(backend, "_start", start_then_break)
+    one_cpu = TaskResources(cpus=1)
+    with pytest.raises(OSError, match="no more processes"):
+        backend.submit_gang([python(WAIT_FOR_FILE, str(release), resources=one_cpu)] * 2)
+    assert backend.list_tasks() == [] and backend.free().cpus == 2  # nothing left running or held
+    with pytest.raises(ProcessLookupError):
+        os.killpg(started[0], 0)  # the first worker's process group is gone
+
+
+def test_a_new_backend_re_adopts_every_task_of_a_gang(backends: Backends, tmp_path: Path) -> None:
+    first = backends()
+    release = tmp_path / "release"
+    gang = first.submit_gang([python(WAIT_FOR_FILE, str(release), resources=TaskResources(cpus=1))] * 2)
+    for task_id in gang:
+        wait_for_log(first, task_id, b"ready")
+    first.close()
+
+    second = backends()
+    assert sorted(second.list_tasks()) == sorted(gang) and second.free().cpus == 0
+    release.touch()
+    for task_id in gang:
+        finished(second, task_id)
+        assert second.status(task_id).state is TaskState.SUCCEEDED
+    wait_until(lambda: second.free().cpus == 2, what="the gang's cpus to be freed")

@@ -47,9 +47,13 @@ async def wait(
 
 @router.get("/{name}/logs")
 def logs(
-    name: str, offset: int = Query(0, ge=0), attempt: int | None = Query(None, ge=1), p: Platform = Depends(platform)
+    name: str,
+    offset: int = Query(0, ge=0),
+    attempt: int | None = Query(None, ge=1),
+    worker: int = Query(0, ge=0, description="rank of the worker of a distributed job"),
+    p: Platform = Depends(platform),
 ) -> dict[str, Any]:
-    return p.jobs.logs(name, offset, attempt)
+    return p.jobs.logs(name, offset, attempt, worker)
 
 
 @router.get("/{name}/events")

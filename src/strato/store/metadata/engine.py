@@ -35,6 +35,14 @@ def _sqlite_engine(url: sa.URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    configure_sqlite(engine)
+    return engine
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout and explicit ``BEGIN`` (``IMMEDIATE`` when the connection's execution option
+    ``sqlite_begin`` says so) for every new connection of a SQLite engine. Public so that other users of
+    the same database file (Optuna's storage) queue for the write lock the same way."""
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -53,5 +61,3 @@ def _sqlite_engine(url: sa.URL) -> Engine:
     def _on_begin(connection):
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
-
-    return engine

@@ -1,0 +1,3 @@
+from tests.unit.tuning.world import tw
+
+__all__ = ["tw"]
