@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.e2e.cli import ControlPlane, error_line, ok
+from tests.e2e.cli import ControlPlane, error_line, json_out, ok
 
 HOSTS_SCRIPT = """\
 import os
@@ -67,3 +67,14 @@ def test_each_workers_log_is_shown_apart(plane: ControlPlane, tmp_path: Path) ->
     )
     detail = ok(plane.cli("get", "job", "e2e-gang")).stdout
     assert "workers:  2 (distribution none)" in detail
+
+
+def test_jobs_submit_with_workers_and_torch_distribution(plane: ControlPlane, tmp_path: Path) -> None:
+    write_job(tmp_path, "unused", "")
+    result = plane.cli("jobs", "submit", "src/train.py", "--name", "e2e-submit-gang", "--instance-count", "2",
+                       "--distribution", "torch", "--cpus", "0.5", "--wait", "-o", "json", cwd=tmp_path)
+    job = json_out(result)
+    assert isinstance(job, dict) and job["status"]["state"] == "Completed"
+    assert (job["spec"]["instance_count"], job["spec"]["distribution"]) == (2, "torch")
+    second = ok(plane.cli("logs", "job", "e2e-submit-gang", "--worker", "1")).stdout
+    assert "I am algo-2, rank 1 of 2" in second and "RANK set: True" in second

@@ -51,6 +51,8 @@ def submit(
     memory: Annotated[str | None, typer.Option(help="Memory, like 2Gi.")] = None,
     max_runtime: Annotated[str | None, typer.Option(help="Stop after this long, like 30m.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Attempts on infrastructure failures.")] = None,
+    instance_count: Annotated[int | None, typer.Option(help="Workers, started together (all or none).")] = None,
+    distribution: Annotated[str | None, typer.Option(help="none, or torch (torchrun-style environment).")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Run on (simulated) spot capacity.")] = False,
     interrupt_at: Annotated[
         str | None, typer.Option(help="Spot interruptions at these times since the start, like 40s,2m.")
@@ -90,6 +92,10 @@ def submit(
         document["max_runtime"] = max_runtime
     if max_attempts:
         document["retry"] = {"max_attempts": max_attempts}
+    if instance_count is not None:
+        document["instance_count"] = instance_count
+    if distribution is not None:
+        document["distribution"] = distribution
     if spot or interrupt_at or interruption_rate or notice:
         interruptions: dict[str, Any] = {}
         if interrupt_at:
