@@ -8,37 +8,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from strato.client.handle import LONG_POLL, ResourceHandle
 from strato.client.http import Transport
 from strato.client.uploads import resolve_local_paths
 from strato.errors import Timeout
 from strato.specs import TrainingJob
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
-LONG_POLL = 30.0  # seconds one wait request may be held by the server
 
-
-class Job:
+class Job(ResourceHandle):
     """A handle on one training job; ``refresh()`` re-reads it, ``wait()`` blocks until it ends."""
 
     def __init__(self, jobs: JobsClient, data: dict[str, Any]):
+        super().__init__(data)
         self._jobs = jobs
-        self.data = data
-
-    @property
-    def name(self) -> str:
-        return str(self.data["name"])
-
-    @property
-    def status(self) -> str:
-        return str(self.data["status"]["state"])
-
-    @property
-    def done(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def message(self) -> str:
-        return str(self.data["status"].get("message", ""))
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -67,9 +49,6 @@ class Job:
     def stop(self) -> Job:
         self.data = self._jobs.stop(self.name).data
         return self
-
-    def __repr__(self) -> str:
-        return f"Job(name={self.name!r}, status={self.status!r})"
 
 
 class JobsClient:

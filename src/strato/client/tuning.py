@@ -1,10 +1,10 @@
 """Tuning jobs through the SDK: submit, look up, list trials, wait (with progress), stop, resume.
 
-    tuning = client.tuning.submit(strato.TuningJob(name="digits", template={...}, search_space={...},
-                                                   objective={"metric": "validation:accuracy",
-                                                              "direction": "maximize"}))
-    tuning.wait(on_progress=print)
-    print(tuning.best)       # {"number": 3, "job": "digits-3", "hyperparameters": {...}, "objective": 0.97}
+tuning = client.tuning.submit(strato.TuningJob(name="digits", template={...}, search_space={...},
+                                               objective={"metric": "validation:accuracy",
+                                                          "direction": "maximize"}))
+tuning.wait(on_progress=print)
+print(tuning.best)       # {"number": 3, "job": "digits-3", "hyperparameters": {...}, "objective": 0.97}
 """
 
 from __future__ import annotations
@@ -15,38 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from strato.client.handle import LONG_POLL, ResourceHandle
 from strato.client.http import Transport
 from strato.client.uploads import resolve_local_paths
 from strato.errors import Timeout
 from strato.specs import TuningJob
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
-LONG_POLL = 30.0  # seconds one wait request may be held by the server
 BASE = "/api/v1/tuningjobs"
 
 
-class Tuning:
+class Tuning(ResourceHandle):
     """A handle on one tuning job; ``refresh()`` re-reads it, ``wait()`` blocks until it ends."""
 
     def __init__(self, client: TuningClient, data: dict[str, Any]):
+        super().__init__(data)
         self._client = client
-        self.data = data
-
-    @property
-    def name(self) -> str:
-        return str(self.data["name"])
-
-    @property
-    def status(self) -> str:
-        return str(self.data["status"]["state"])
-
-    @property
-    def done(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def message(self) -> str:
-        return str(self.data["status"].get("message", ""))
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -65,9 +48,7 @@ class Tuning:
         self.data = self._client.get(self.name).data
         return self
 
-    def wait(
-        self, timeout: float | None = None, on_progress: Callable[[Tuning], None] | None = None
-    ) -> Tuning:
+    def wait(self, timeout: float | None = None, on_progress: Callable[[Tuning], None] | None = None) -> Tuning:
         return self._client.wait(self.name, timeout=timeout, tuning=self, on_progress=on_progress)
 
     def stop(self) -> Tuning:
@@ -77,9 +58,6 @@ class Tuning:
     def resume(self) -> Tuning:
         self.data = self._client.resume(self.name).data
         return self
-
-    def __repr__(self) -> str:
-        return f"Tuning(name={self.name!r}, status={self.status!r})"
 
 
 class TuningClient:
@@ -136,8 +114,9 @@ class TuningClient:
             remaining = hold if deadline is None else min(hold, deadline - time.monotonic())
             if remaining <= 0:
                 raise Timeout(f"TuningJob {name!r} is still {tuning.status} after {timeout:g}s")
-            tuning.data = self._t.json("GET", f"{BASE}/{name}/wait", params={"timeout": remaining},
-                                       timeout=remaining + 30)
+            tuning.data = self._t.json(
+                "GET", f"{BASE}/{name}/wait", params={"timeout": remaining}, timeout=remaining + 30
+            )
         if on_progress is not None:
             on_progress(tuning)
         return tuning

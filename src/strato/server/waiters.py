@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+
+from strato.store.metadata import ResourceRecord
 
 
 class ChangeWaiters:
@@ -40,3 +46,19 @@ class ChangeWaiters:
                 waiting.discard(event)
                 if not waiting:
                     self._events.pop(uid, None)
+
+    async def until(
+        self, read: Callable[[], ResourceRecord], done: Callable[[ResourceRecord], bool], timeout: float
+    ) -> ResourceRecord:
+        """Re-read a resource after each of its changes until ``done`` holds or ``timeout`` passes; return
+        the last read (the long poll behind every ``/wait`` route)."""
+        deadline = time.monotonic() + timeout
+        record = await run_in_threadpool(read)
+        while True:
+            event = self.register(record.uid)
+            record = await run_in_threadpool(read)
+            remaining = deadline - time.monotonic()
+            if done(record) or remaining <= 0:
+                await self.wait(record.uid, event, 0)
+                return record
+            await self.wait(record.uid, event, remaining)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from strato.jobs.states import JobState
 from strato.server.deps import platform
@@ -32,17 +30,10 @@ async def wait(
 ) -> dict[str, Any]:
     """Answer as soon as the job is Completed, Failed or Stopped, or after ``timeout`` seconds with
     its current state (long poll: call again until it is done)."""
-    waiters = request.app.state.waiters
-    deadline = time.monotonic() + timeout
-    record = await run_in_threadpool(p.jobs.get, name)
-    while True:
-        event = waiters.register(record.uid)
-        record = await run_in_threadpool(p.jobs.get, name)
-        remaining = deadline - time.monotonic()
-        if JobState(record.state).terminal or remaining <= 0:
-            await waiters.wait(record.uid, event, 0)
-            return p.jobs.to_api(record)
-        await waiters.wait(record.uid, event, remaining)
+    record = await request.app.state.waiters.until(
+        lambda: p.jobs.get(name), lambda r: JobState(r.state).terminal, timeout
+    )
+    return p.jobs.to_api(record)
 
 
 @router.get("/{name}/logs")

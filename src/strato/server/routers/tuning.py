@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from strato.server.deps import platform
 from strato.server.platform import Platform
@@ -42,14 +40,7 @@ async def wait(
 ) -> dict[str, Any]:
     """Answer as soon as the tuning job is Completed, Failed or Stopped, or after ``timeout`` seconds
     with its current state (long poll: call again until it is done)."""
-    waiters = request.app.state.waiters
-    deadline = time.monotonic() + timeout
-    record = await run_in_threadpool(p.tuning.get, name)
-    while True:
-        event = waiters.register(record.uid)
-        record = await run_in_threadpool(p.tuning.get, name)
-        remaining = deadline - time.monotonic()
-        if TuningState(record.state).terminal or remaining <= 0:
-            await waiters.wait(record.uid, event, 0)
-            return p.tuning.to_api(record)
-        await waiters.wait(record.uid, event, remaining)
+    record = await request.app.state.waiters.until(
+        lambda: p.tuning.get(name), lambda r: TuningState(r.state).terminal, timeout
+    )
+    return p.tuning.to_api(record)
