@@ -10,8 +10,8 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from strato.cli.common import Home, Output, OutputOpt, Token, Url, client
-from strato.cli.output import console, print_json
+from strato.cli.common import Home, Output, OutputOpt, Token, Url, client, show_final
+from strato.cli.output import console
 from strato.cli.tuning_output import progress, trials_table, tuning_detail
 from strato.client import Tuning
 
@@ -22,17 +22,13 @@ Timeout = Annotated[float | None, typer.Option(help="Give up after this many sec
 
 
 def _finish(tuning: Tuning, output: Output) -> None:
-    if output is Output.json:
-        print_json(tuning.data)
-    else:
-        tuning_detail(tuning.data)
-    if tuning.status != "Completed":
-        raise typer.Exit(1)
+    show_final(tuning.data, tuning_detail, output)
 
 
 def wait_tuning(name: str, timeout: float | None, home: Home, url: Url, token: Token, output: Output) -> None:
     """``strato wait tuning NAME``: a spinner with the trial counts, then the result."""
     with client(home, url, token) as c, console.status(f"waiting for {name}") as spinner:
+
         def show(tuning: Tuning) -> None:
             spinner.update(f"{name}: {tuning.status}, {progress(tuning.data['status'])}")
 
@@ -52,6 +48,7 @@ def watch(
 ) -> None:
     """Follow a tuning job trial by trial (step, last value, state) until it ends; exit 0 when Completed."""
     with client(home, url, token) as c:
+
         def view(tuning: Tuning) -> Group:
             status = tuning.data["status"]
             head = Text.from_markup(f"[bold]{name}[/] {tuning.status}: {progress(status)}")
@@ -59,8 +56,7 @@ def watch(
 
         tuning = c.tuning.get(name)
         with Live(view(tuning), console=console, refresh_per_second=4, transient=False) as live:
-            tuning = c.tuning.wait(name, timeout=timeout, poll=interval,
-                                   on_progress=lambda t: live.update(view(t)))
+            tuning = c.tuning.wait(name, timeout=timeout, poll=interval, on_progress=lambda t: live.update(view(t)))
     _finish(tuning, output)
 
 

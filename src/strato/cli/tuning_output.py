@@ -8,8 +8,14 @@ from rich.table import Table
 
 from strato.cli.output import console, duration, when
 
-COLORS = {"Completed": "green", "Failed": "red", "Stopped": "yellow", "Stopping": "yellow", "Running": "cyan",
-          "Pruned": "magenta"}
+COLORS = {
+    "Completed": "green",
+    "Failed": "red",
+    "Stopped": "yellow",
+    "Stopping": "yellow",
+    "Running": "cyan",
+    "Pruned": "magenta",
+}
 
 
 def state_markup(state: str) -> str:
@@ -28,8 +34,11 @@ def _params(params: dict[str, Any]) -> str:
 def progress(status: dict[str, Any]) -> str:
     """``4/10 trials: 2 completed, 1 pruned, 1 running`` (only the counts that are not zero)."""
     counts = status.get("counts") or {}
-    parts = [f"{counts[k]} {k}" for k in ("completed", "pruned", "failed", "stopped", "running", "pending",
-                                          "stopping") if counts.get(k)]
+    parts = [
+        f"{counts[k]} {k}"
+        for k in ("completed", "pruned", "failed", "stopped", "running", "pending", "stopping")
+        if counts.get(k)
+    ]
     started = counts.get("total", 0)
     return f"{started}/{status.get('budget', '?')} trials" + (f": {', '.join(parts)}" if parts else "")
 
@@ -60,15 +69,22 @@ def tuning_detail(item: dict[str, Any]) -> None:
     console.print(f"[bold]TuningJob {item['name']}[/]  {state_markup(status['state'])}")
     if status.get("message"):
         console.print(f"  message:   {status['message']}", markup=False, highlight=False)
-    console.print(f"  strategy:  {spec['strategy']} (seed {spec.get('seed', 0)}), max_parallel "
-                  f"{spec.get('max_parallel', 1)}, max_failed {spec.get('max_failed')}", highlight=False)
+    console.print(
+        f"  strategy:  {spec['strategy']} (seed {spec.get('seed', 0)}), max_parallel "
+        f"{spec.get('max_parallel', 1)}, max_failed {spec.get('max_failed')}",
+        highlight=False,
+    )
     console.print(f"  objective: {objective['direction']} {objective['metric']}", markup=False, highlight=False)
     console.print(f"  trials:    {progress(status)}", highlight=False)
     console.print(f"  duration:  {duration(status)}")
     best = status.get("best")
     if best:
-        console.print(f"  best:      trial {best['number']} ({best['job']}): {objective['metric']} = "
-                      f"{_number(best['objective'])}", markup=False, highlight=False)
+        console.print(
+            f"  best:      trial {best['number']} ({best['job']}): {objective['metric']} = "
+            f"{_number(best['objective'])}",
+            markup=False,
+            highlight=False,
+        )
         for name, value in best["hyperparameters"].items():
             console.print(f"             {name} = {_number(value)}", markup=False, highlight=False)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from strato.cli import tuning
-from strato.cli.common import Home, Output, OutputOpt, Token, Url, client
+from strato.cli.common import Home, Output, OutputOpt, Token, Url, client, show_final
 from strato.cli.output import console, job_detail, print_json
 from strato.cli.views import KIND_VIEWS, SUB_VIEWS
 from strato.errors import ErrorCode, InvalidArgument, StratoError
@@ -128,12 +128,7 @@ def wait(
     _only_jobs(kind)
     with client(home, url, token) as c, console.status(f"waiting for {name}"):
         job = c.jobs.wait(name, timeout=timeout)
-    if output is Output.json:
-        print_json(job.data)
-    else:
-        job_detail(job.data)
-    if job.status != "Completed":
-        raise typer.Exit(1)
+    show_final(job.data, job_detail, output)
 
 
 def stop(kind: Kind, name: Name, home: Home = None, url: Url = None, token: Token = None) -> None:
