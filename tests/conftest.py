@@ -20,7 +20,7 @@ POSTGRES_ADMIN_URL = os.environ.get("STRATO_TEST_POSTGRES", "postgresql://postgr
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(home=tmp_path / "home", environ={})
+    return load_settings(home=tmp_path / "home", environ={}, tracking=False)
 
 
 @pytest.fixture(scope="session")

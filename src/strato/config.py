@@ -44,6 +44,7 @@ class Settings(BaseModel):
     stop_grace: float = Field(10.0, ge=0, description="seconds between SIGTERM and SIGKILL when stopping a task")
     log_max_bytes: int = Field(64 * 1024**2, gt=0, description="log bytes kept per task before the middle is dropped")
     log_level: str = "info"
+    tracking: bool = Field(True, description="run a managed MLflow tracking server; every job is an MLflow run")
 
     @field_validator("home", mode="before")
     @classmethod

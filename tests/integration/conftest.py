@@ -16,6 +16,8 @@ from strato.server import daemon
 
 @contextlib.contextmanager
 def control_plane(home: Path, **flags: Any) -> Iterator[tuple[Settings, Client]]:
+    """Tracking (the managed MLflow server, ~10 s of CPU to start) is off unless a test asks for it."""
+    flags.setdefault("tracking", False)
     settings = load_settings(home=home, environ={}, port=0, tick_interval=0.2, **flags)
     info = daemon.start(settings)
     client = Client(info.url, settings.token_path.read_text().strip())

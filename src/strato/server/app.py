@@ -14,6 +14,7 @@ from strato.config import Settings
 from strato.server.auth import ensure_token, is_loopback
 from strato.server.deps import authenticate
 from strato.server.errors import install_error_handlers
+from strato.server.mlflow_proxy import MlflowProxy
 from strato.server.observability import Metrics
 from strato.server.platform import Platform
 from strato.server.routers import artifacts, health, jobs, resources, tuning
@@ -70,4 +71,12 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     app.include_router(tuning.router, dependencies=protected)
     app.include_router(artifacts.router, dependencies=protected)
     app.include_router(resources.router, dependencies=protected)
+    # Added last, so it is the outermost layer: /mlflow requests skip the API's middleware and routing.
+    app.add_middleware(
+        MlflowProxy,
+        tracking=platform.tracking,
+        token=app.state.token,
+        token_required=app.state.token_required,
+        token_hint=str(settings.token_path),
+    )
     return app

@@ -17,6 +17,7 @@ from strato.specs import KINDS, TrainingJob, TuningJob
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
+from strato.tracking.server import TrackingServer
 from strato.tuning.reconciler import TuningContext, TuningJobReconciler
 from strato.tuning.service import TuningService
 from strato.tuning.study import Studies
@@ -43,11 +44,13 @@ class Platform:
     studies: Studies  # Optuna's storage engine, closed with the platform
     loop: ReconcileLoop
     services: dict[str, ResourceService]
+    tracking: TrackingServer | None  # the managed MLflow server; None with ``tracking: false``
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
         settings.home.mkdir(parents=True, exist_ok=True)
         store = MetadataStore(settings.resolved_database_url)
+        tracking = TrackingServer(settings) if settings.tracking else None
         artifacts = open_artifact_store(settings.resolved_artifact_url, settings.artifact_options)
         backend = backend or create_backend(settings)
         ctx = JobContext(
@@ -82,6 +85,7 @@ class Platform:
             studies=studies,
             loop=loop,
             services={TrainingJob.KIND: jobs, TuningJob.KIND: tuning},
+            tracking=tracking,
         )
 
     def service(self, kind: str) -> ResourceService:
@@ -92,10 +96,14 @@ class Platform:
         return self.services[name]
 
     def start(self) -> None:
+        if self.tracking is not None:
+            self.tracking.start()
         self.loop.start()
 
     def close(self) -> None:
         self.loop.stop()
+        if self.tracking is not None:
+            self.tracking.stop()
         self.backend.close()  # running tasks keep running; the next control plane re-adopts them
         self.studies.close()
         self.store.close()

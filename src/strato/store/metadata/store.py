@@ -111,6 +111,18 @@ class MetadataStore:
         self.engine.dispose()
 
     @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One write transaction (on SQLite it takes the write lock first: ``BEGIN IMMEDIATE``), for the
+        modules that own the other tables of the schema (tracking, registry, lineage)."""
+        with self._write() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self._read() as conn:
+            yield conn
+
+    @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
             yield conn

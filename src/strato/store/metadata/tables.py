@@ -59,3 +59,76 @@ metric_points = sa.Table(
     sa.Column("at", sa.Double, nullable=False),
     sa.Index("ix_metric_points_resource_uid", "resource_uid", "name", "id"),
 )
+
+# The MLflow run of each tracked resource (a training or tuning job), and how far the platform has
+# forwarded the resource's metric points into it (``metric_cursor`` is the last forwarded point id), so
+# a restarted control plane or a tracking server that was down resumes where it stopped.
+tracking_runs = sa.Table(
+    "tracking_runs",
+    metadata,
+    sa.Column("resource_uid", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("experiment_id", sa.String(64), nullable=False),
+    sa.Column("metric_cursor", sa.Integer, nullable=False),
+    sa.Column("ended", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+# Append-only audit log of model version approvals: every submission, approval, rejection, with who,
+# when, why and the policy gates evaluated. A version's approval status is its latest decisive event.
+approval_events = sa.Table(
+    "approval_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Index("ix_approval_events_model", "model", "version", "id"),
+)
+
+# Model cards, versioned with the model: each edit of a version's card is a new revision.
+model_cards = sa.Table(
+    "model_cards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("card", sa.JSON, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("author", sa.String(255), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.UniqueConstraint("model", "version", "revision", name="uq_model_cards_model"),
+)
+
+# Lineage: nodes are things (datasets with a fingerprint or table version, code snapshots, jobs, runs,
+# model versions, endpoints, ...), keyed by kind and a stable key; edges say how one came from another.
+lineage_nodes = sa.Table(
+    "lineage_nodes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(1024), nullable=False),
+    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("attrs", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("kind", "key", name="uq_lineage_nodes_kind"),
+    sa.Index("ix_lineage_nodes_name", "kind", "name"),
+)
+
+lineage_edges = sa.Table(
+    "lineage_edges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("src", sa.Integer, sa.ForeignKey("lineage_nodes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("dst", sa.Integer, sa.ForeignKey("lineage_nodes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("relation", sa.String(64), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.UniqueConstraint("src", "dst", "relation", name="uq_lineage_edges_src"),
+    sa.Index("ix_lineage_edges_dst", "dst"),
+)

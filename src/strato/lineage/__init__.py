@@ -1,0 +1,1 @@
+"""Lineage: what each dataset, job, run, model version and endpoint came from."""

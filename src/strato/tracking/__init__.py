@@ -1,0 +1,1 @@
+"""Experiment tracking on a managed MLflow server: the server, the run of every job."""
