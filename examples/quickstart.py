@@ -1,5 +1,6 @@
-"""The quickstart story so far: train a real scikit-learn model as a managed training job, then train
-on (simulated) spot capacity, get interrupted once, and resume from the checkpoint.
+"""The quickstart story so far: train a real scikit-learn model as a managed training job (an MLflow
+run), register its model and approve it against an approval policy, then train on (simulated) spot
+capacity, get interrupted once, and resume from the checkpoint.
 
     make quickstart        # or: .venv/bin/python examples/quickstart.py
 
@@ -55,13 +56,37 @@ def main() -> int:
     for name, value in job.metrics.items():
         console.print(f"  {name} = {value:.4f}")
     console.print("[bold]log tail[/]")
-    log = "".join(job.logs()).splitlines()
+    log = [line for line in "".join(job.logs()).splitlines() if not line.startswith("[strato]")]
     for line in log[-8:]:
         console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"[bold]model[/] {job.model_uri}")
+    if job.status == "Completed" and job.data["status"].get("tracking"):
+        register_and_approve(client, job)
     spot_job = spot_run(client)
     console.print("The control plane keeps running; `strato get jobs` lists jobs, `strato down` stops it.")
     return 0 if job.status == spot_job.status == "Completed" else 1
+
+
+def register_and_approve(client: strato.Client, job: strato.Job) -> None:
+    """The job's MLflow run holds its model (packaged from model.joblib): register it, check it against an
+    approval policy (a metric gate, one approver) and approve it, which moves the ``champion`` alias."""
+    run_id = job.data["status"]["tracking"]["run_id"]
+    console.print(f"[bold]MLflow run[/] {run_id} at {client.url}/mlflow/#/experiments/0/runs/{run_id}")
+    client.apply(
+        {
+            "kind": "ApprovalPolicy",
+            "name": "iris-quickstart",
+            "gates": ["validation:accuracy >= 0.8"],
+            "require": {"approvals": 1},
+            "on_approval": {"set_alias": "champion"},
+        }
+    )
+    version = client.models.register("iris-quickstart", job=job.name, description="a decision tree on iris")
+    number = version["version"]
+    console.print(f"registered iris-quickstart version {number}: {version['status']}")
+    decision = client.models.approve("iris-quickstart", number, reason="quickstart: passes the accuracy gate")
+    console.print(f"approved: {decision['message']}")
+    console.print("load it with mlflow.pyfunc.load_model('models:/iris-quickstart@champion')")
 
 
 def spot_run(client: strato.Client) -> strato.Job:

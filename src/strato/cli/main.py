@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from strato.cli import jobs, server, tuning, verbs
+from strato.cli import jobs, lineage, models, server, tuning, verbs
 from strato.cli.output import errors
 from strato.errors import StratoError
 
@@ -27,8 +27,10 @@ app.command()(verbs.delete)
 app.command()(verbs.logs)
 app.command()(verbs.wait)
 app.command()(verbs.stop)
+app.command(epilog=lineage.EPILOG)(lineage.lineage)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(tuning.app, name="tuning")
+app.add_typer(models.app, name="models")
 
 
 @app.command()

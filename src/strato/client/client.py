@@ -8,6 +8,8 @@ from typing import Any
 
 from strato.client.http import Transport
 from strato.client.jobs import JobsClient
+from strato.client.lineage import LineageClient
+from strato.client.models import ModelsClient
 from strato.client.tuning import TuningClient
 from strato.config import load_settings
 from strato.specs import ResourceSpec, TrainingJob, TuningJob, parse_spec
@@ -19,6 +21,8 @@ class Client:
         self.transport = Transport(url, token, timeout)
         self.jobs = JobsClient(self.transport)
         self.tuning = TuningClient(self.transport)
+        self.lineage = LineageClient(self.transport)
+        self.models = ModelsClient(self.transport)
 
     def apply(self, spec: ResourceSpec | dict[str, Any], *, base_dir: str | Path = ".") -> dict[str, Any]:
         """Create any resource from a spec object or a dict (what a YAML document holds)."""

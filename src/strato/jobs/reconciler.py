@@ -40,11 +40,13 @@ from strato.jobs.spot import (
 )
 from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix, build_task
+from strato.specs import labels
 from strato.specs.spot import RecoveryPolicy
 from strato.specs.training_job import TrainingJob
 from strato.store.artifacts import ArtifactStore
 from strato.store.metadata import MetadataStore, MetricPoint, ResourceRecord, Transition
 from strato.store.secrets import SecretBox
+from strato.tracking.tracker import Tracker, TrackingUnavailable
 
 log = logging.getLogger("strato.jobs")
 
@@ -65,6 +67,7 @@ class JobContext:
     artifact_options: dict[str, Any]
     stop_grace: float = 10.0
     log_max_bytes: int | None = None
+    tracker: Tracker | None = None  # None: tracking is off (no MLflow runs)
     clock: Callable[[], float] = time.time
 
     def backend_for(self, spec: TrainingJob) -> ComputeBackend:
@@ -141,9 +144,12 @@ class TrainingJobReconciler:
         if backend.name in self._full:
             step.status["message"] = "waiting for resources: queued behind earlier jobs"
             return
+        tracking = self._tracking(step, spec)
+        if tracking is None:
+            return
         attempt = int(step.status.get("attempt", 0)) + 1
         try:
-            task_ids = backend.submit_gang(self._gang_tasks(step, spec, backend, attempt))
+            task_ids = backend.submit_gang(self._gang_tasks(step, spec, backend, attempt, tracking))
         except CapacityUnavailable as wait:
             self._full.add(backend.name)
             step.status["message"] = f"waiting for resources: {wait.message}"
@@ -179,12 +185,38 @@ class TrainingJobReconciler:
             )
         step.move(JobState.STARTING, Reason.TASK_STARTED, step.status["message"], now)
 
-    def _gang_tasks(self, step: Step, spec: TrainingJob, backend: ComputeBackend, attempt: int) -> list[TaskSpec]:
+    def _tracking(self, step: Step, spec: TrainingJob) -> tuple[dict[str, str], dict[str, str]] | None:
+        """The environment that points the job at its MLflow run (created on the first start); None
+        while the tracking server cannot take it (the job waits: every job is a run)."""
+        tracker = self.ctx.tracker
+        if tracker is None:
+            return {}, {}
+        try:
+            run = tracker.ensure_run(
+                step.record,
+                experiment=spec.experiment or "Default",
+                params=spec.hyperparameters,
+                parent_uid=spec.labels.get(labels.TUNING_UID),
+            )
+        except TrackingUnavailable as wait:
+            step.status["message"] = wait.message
+            return None
+        step.status["tracking"] = {"run_id": run.run_id, "experiment_id": run.experiment_id}
+        return tracker.task_environment(run)
+
+    def _gang_tasks(
+        self,
+        step: Step,
+        spec: TrainingJob,
+        backend: ComputeBackend,
+        attempt: int,
+        tracking: tuple[dict[str, str], dict[str, str]],
+    ) -> list[TaskSpec]:
         """One task per worker, each told its rank; a new meeting port per attempt, so a restarted gang
         never waits on a port its predecessor held."""
         count = spec.instance_count
         addr, ports = backend.rendezvous(count) if count > 1 or spec.distribution == "torch" else ("127.0.0.1", [])
-        extra_env = spot_environment(spec.spot, step.status)
+        extra_env = {**spot_environment(spec.spot, step.status), **tracking[0]}
         return [
             build_task(
                 name=step.record.name,
@@ -196,6 +228,7 @@ class TrainingJobReconciler:
                 secrets=self.ctx.secrets,
                 log_max_bytes=self.ctx.log_max_bytes,
                 extra_env=extra_env,
+                extra_secret_env=tracking[1],
                 cluster=Cluster(rank, count, spec.distribution, addr, ports, attempt - 1, step.record.uid),
             )
             for rank in range(count)

@@ -116,6 +116,24 @@ def upload_outputs(dirs: JobDirs, prefix: str, store: Any) -> None:
             say(f"uploaded {name} to {store.uri(prefix + '/' + name)}")
 
 
+def package_model_dir(dirs: JobDirs) -> None:
+    """Make the model directory an MLflow model in the job's run (unless the script logged one). Best
+    effort: the model is already uploaded, so a failure here is reported, never fatal."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id or not (dirs.model.is_dir() and any(dirs.model.iterdir())):
+        return
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars in a log are noise
+    try:
+        from strato.tracking.packaging import package_model
+
+        code = dirs.code if dirs.code.is_dir() else None
+        result = package_model(dirs.model, code, run_id=run_id)
+    except Exception as exc:
+        say(f"could not make the model an MLflow model: {type(exc).__name__}: {exc}")
+        return
+    say(f"mlflow model: {result.reason}" + (f" ({result.model_uri})" if result.model_uri else ""))
+
+
 def main() -> int:
     task = json.loads(os.environ["STRATO_TASK"])
     dirs = JobDirs(Path.cwd())
@@ -183,6 +201,8 @@ def main() -> int:
     phase("Uploading")
     if leader:
         upload_outputs(dirs, prefix, store)
+        if exit_code == 0:
+            package_model_dir(dirs)
     return exit_code
 
 

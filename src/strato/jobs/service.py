@@ -4,23 +4,27 @@ their status, history, metrics and logs. Starting and watching them is the recon
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from strato.compute.base import TaskResources
-from strato.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from strato.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, StratoError
 from strato.jobs import gang
 from strato.jobs.reconciler import JobContext
 from strato.jobs.recovery import STRATEGIES
 from strato.jobs.runner import SNAPSHOT_PREFIX, STORE_SCHEME
 from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix
+from strato.lineage import kinds
+from strato.lineage.graph import Lineage
 from strato.specs.training_job import TrainingJob
 from strato.store.metadata import ResourceRecord
 from strato.store.secrets import MASK
 
 KIND = TrainingJob.KIND
+log = logging.getLogger("strato.jobs")
 
 
 class JobService:
@@ -54,8 +58,29 @@ class JobService:
             message="job stored; waiting for the reconciler",
             status={"message": "waiting to start"},
         )
+        self._record_lineage(record, spec)
         self.wake()
         return record, True
+
+    def _record_lineage(self, record: ResourceRecord, spec: TrainingJob) -> None:
+        """What the job is made of: its code snapshot and each input, fingerprinted as it is now."""
+        lineage = Lineage(self.ctx.store)
+        job = (kinds.JOB, record.uid)
+        lineage.node(*job, record.name)
+        if spec.code:
+            lineage.node(kinds.CODE, spec.code, spec.code)
+            lineage.link((kinds.CODE, spec.code), job, kinds.CODE_OF)
+        for channel, source in sorted(spec.inputs.items()):
+            uri = source
+            if source.startswith(STORE_SCHEME):
+                uri = self.ctx.artifacts.uri(source[len(STORE_SCHEME) :])
+            options = self.ctx.artifact_options if uri.startswith("s3://") else None
+            try:
+                dataset = lineage.dataset(uri, storage_options=options, channel=channel)
+            except StratoError as exc:  # it existed a moment ago (checked): note it, never refuse the job
+                log.warning("lineage of %s: cannot fingerprint input %s: %s", record.name, source, exc.message)
+                continue
+            lineage.link(dataset, job, kinds.INPUT_OF)
 
     def _same(self, existing: ResourceRecord, spec: TrainingJob) -> bool:
         old = dict(existing.spec)

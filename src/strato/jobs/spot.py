@@ -95,10 +95,17 @@ def optimal_interval(checkpoint_cost: float, mtbi: float, work: float, restart_c
 
 
 def goodput(attempts: list[dict[str, Any]]) -> dict[str, float]:
-    """Billed seconds (every attempt's wall time), lost seconds (work since the last checkpoint when
-    an attempt was interrupted or lost) and useful = billed - lost, over the recorded attempts."""
-    billed = sum(max(0.0, float(a["ended_at"]) - float(a["started_at"])) for a in attempts if a.get("ended_at"))
-    lost = sum(float(a.get("progress_lost", 0.0)) for a in attempts)
+    """Billed seconds (every attempt's wall time on each of its workers: a gang of N bills N
+    instances), lost seconds (work since the last checkpoint when an attempt was interrupted or lost,
+    on every worker) and useful = billed - lost, over the recorded attempts."""
+
+    def workers(attempt: dict[str, Any]) -> int:
+        return len(attempt.get("task_ids") or ()) or 1
+
+    billed = sum(
+        max(0.0, float(a["ended_at"]) - float(a["started_at"])) * workers(a) for a in attempts if a.get("ended_at")
+    )
+    lost = sum(float(a.get("progress_lost", 0.0)) * workers(a) for a in attempts)
     useful = max(0.0, billed - lost)
     return {
         "billed_seconds": billed,

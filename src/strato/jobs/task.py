@@ -31,6 +31,7 @@ def build_task(
     secrets: SecretBox,
     log_max_bytes: int | None = None,
     extra_env: dict[str, str] | None = None,
+    extra_secret_env: dict[str, str] | None = None,
     cluster: Cluster | None = None,
 ) -> TaskSpec:
     cluster = cluster or Cluster()
@@ -65,7 +66,7 @@ def build_task(
     pythonpath = os.environ.get("PYTHONPATH")
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    secret_env = {key: secrets.decrypt(value) for key, value in spec.secrets.items()}
+    secret_env = {**(extra_secret_env or {}), **{key: secrets.decrypt(value) for key, value in spec.secrets.items()}}
     if artifact_options:
         secret_env["STRATO_ARTIFACT_OPTIONS"] = json.dumps(artifact_options)
     return TaskSpec(

@@ -16,6 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from strato.lineage import kinds
+from strato.lineage.fingerprint import dataset_key, fingerprint
+from strato.lineage.model import LineageGraph, LineageNode
+from strato.lineage.query import LineageQueries
 from strato.store.metadata import MetadataStore
 from strato.store.metadata.tables import lineage_edges, lineage_nodes
 
@@ -76,3 +80,22 @@ class Lineage:
                     )
         except IntegrityError:
             pass  # recorded by a racing call
+
+    def dataset(
+        self, uri: str, *, storage_options: dict[str, Any] | None = None, fp: str | None = None, **attrs: Any
+    ) -> NodeRef:
+        """Record the dataset at ``uri`` (fingerprinted now unless ``fp`` is given, see
+        ``lineage/fingerprint.py``) named by its URI; returns its ``(kind, key)`` for ``link``."""
+        fp = fp or fingerprint(uri, storage_options)
+        key = dataset_key(uri, fp)
+        self.node(kinds.DATASET, key, name=uri, fingerprint=fp, **attrs)
+        return (kinds.DATASET, key)
+
+    # Reading (lineage/query.py) --------------------------------------------------------------------
+    def find(self, kind: str, name: str) -> tuple[LineageNode, list[str]]:
+        """The node of ``kind`` keyed or (newest) named ``name``, with notes on how it was chosen."""
+        return LineageQueries(self.store).find(kind, name)
+
+    def graph(self, kind: str, name: str, direction: str = "both", depth: int | None = None) -> LineageGraph:
+        """What the node came from (``upstream``), what came from it (``downstream``), or both."""
+        return LineageQueries(self.store).graph(kind, name, direction, depth)

@@ -17,7 +17,7 @@ from strato.server.errors import install_error_handlers
 from strato.server.mlflow_proxy import MlflowProxy
 from strato.server.observability import Metrics
 from strato.server.platform import Platform
-from strato.server.routers import artifacts, health, jobs, resources, tuning
+from strato.server.routers import artifacts, health, jobs, lineage, models, resources, tuning
 from strato.server.waiters import ChangeWaiters
 
 
@@ -70,6 +70,8 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     app.include_router(jobs.router, dependencies=protected)
     app.include_router(tuning.router, dependencies=protected)
     app.include_router(artifacts.router, dependencies=protected)
+    app.include_router(lineage.router, dependencies=protected)
+    app.include_router(models.router, dependencies=protected)  # before resources: /api/v1/{kind} would take it
     app.include_router(resources.router, dependencies=protected)
     # Added last, so it is the outermost layer: /mlflow requests skip the API's middleware and routing.
     app.add_middleware(

@@ -111,7 +111,7 @@ def serve(settings: Settings) -> None:
     port = sock.getsockname()[1]
     url_host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = settings.url or f"http://{url_host}:{port}"
-    app = create_app(settings)
+    app = create_app(settings.model_copy(update={"port": port}))  # port 0: the one the OS gave
     info = ServerInfo(
         pid=os.getpid(), url=url, host=settings.host, port=port, home=str(settings.home), started_at=time.time()
     )

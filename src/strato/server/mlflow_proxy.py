@@ -10,14 +10,16 @@ unchanged and the UI works. The token is a bearer token (MLflow's client sends
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpcore
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strato.tracking.server import PREFIX, TrackingServer
@@ -27,7 +29,9 @@ HOP_BY_HOP = {
     b"transfer-encoding", b"upgrade", b"host", b"authorization",
 }  # fmt: skip
 BUFFER_LIMIT = 1024 * 1024  # request bodies up to this size are forwarded in one piece
-RETRY_AFTER = "2"
+HOLD = 90.0  # seconds a request waits for a (re)starting MLflow server before a 503
+RETRY_AFTER = "5"
+TIMEOUTS = {"connect": 5.0, "read": 300.0, "write": 300.0, "pool": 60.0}
 
 
 class MlflowProxy:
@@ -39,7 +43,7 @@ class MlflowProxy:
         self.token = token
         self.token_required = token_required
         self.token_hint = token_hint
-        self._client: httpx.AsyncClient | None = None
+        self._pool: httpcore.AsyncConnectionPool | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -57,20 +61,31 @@ class MlflowProxy:
         if self.tracking is None:
             await _reply(send, 404, "experiment tracking is off in this workspace (setting tracking: false)")
             return
-        base = self.tracking.base_url
-        if base is None or not self.tracking.ready:
-            message = "the MLflow tracking server is starting or restarting; retry shortly"
+        base = await self._upstream()
+        if base is None:
+            message = f"the MLflow tracking server is not ready after {HOLD:g}s (starting or restarting); retry"
             await _reply(send, 503, message, [(b"retry-after", RETRY_AFTER.encode())])
             return
         await self._forward(base, scope, receive, send, headers)
+
+    async def _upstream(self) -> str | None:
+        """The server's address; while it (re)starts, the request is held rather than refused, so a
+        client logging through a restart is only slowed down (MLflow's own retries are short)."""
+        assert self.tracking is not None
+        deadline = asyncio.get_running_loop().time() + HOLD
+        while not self.tracking.ready or self.tracking.base_url is None:
+            if asyncio.get_running_loop().time() >= deadline:
+                return None
+            await asyncio.sleep(0.1)
+        return self.tracking.base_url
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
         finally:
-            if self._client is not None:
-                await self._client.aclose()
-                self._client = None
+            if self._pool is not None:
+                await self._pool.aclose()
+                self._pool = None
 
     def _authenticate(self, header: bytes | None) -> str | None:
         if not header:
@@ -94,20 +109,25 @@ class MlflowProxy:
         return f"wrong API token for /mlflow: use the token in {self.token_hint} on the server"
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0), limits=limits)
-        return self._client
+    def pool(self) -> httpcore.AsyncConnectionPool:
+        if self._pool is None:
+            # httpcore rather than httpx: the forwarding needs no request/response models, and the
+            # proxy's own cost per request is what the tracking benchmark measures. NODELAY: a request
+            # is written in two parts (head, body), which Nagle's algorithm would hold back.
+            self._pool = httpcore.AsyncConnectionPool(
+                max_connections=64,
+                max_keepalive_connections=32,
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            )
+        return self._pool
 
     async def _forward(
         self, base: str, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
     ) -> None:
+        path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
-        url = base + scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0]
-        if query:
-            url += "?" + query.decode("latin-1")
-        out = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
+        target = path + (b"?" + query if query else b"")
+        out = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k != b"content-length"]
         client_addr = scope.get("client")
         if client_addr:
             out.append((b"x-forwarded-for", client_addr[0].encode()))
@@ -119,10 +139,20 @@ class MlflowProxy:
             content = b""
         else:
             content = _stream_body(receive)
-        request = self.client.build_request(scope["method"], url, headers=out, content=content)
+            out.append((b"content-length", length) if length is not None else (b"transfer-encoding", b"chunked"))
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            try:
+                response = await self._send(base, scope["method"], target, out, content)
+            except httpcore.ConnectError:  # it died before the supervisor noticed: nothing reached it, resend
+                if not isinstance(content, bytes) or (again := await self._upstream()) is None:
+                    raise
+                response = await self._send(again, scope["method"], target, out, content)
+        except (
+            httpcore.ConnectError,
+            httpcore.TimeoutException,
+            httpcore.NetworkError,
+            httpcore.RemoteProtocolError,
+        ) as exc:
             message = f"the MLflow tracking server did not answer ({type(exc).__name__}); it is being restarted, retry"
             await _reply(send, 503, message, [(b"retry-after", RETRY_AFTER.encode())])
             return
@@ -130,15 +160,35 @@ class MlflowProxy:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP],
+                    "status": response.status,
+                    "headers": [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP],
                 }
             )
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_stream():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
+
+    async def _send(
+        self,
+        base: str,
+        method: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        content: bytes | AsyncIterator[bytes],
+    ) -> httpcore.Response:
+        url = httpcore.URL(base.encode() + target)
+        request = httpcore.Request(
+            method,
+            url,
+            headers=[(b"host", url.host + b":" + str(url.port).encode()), *headers],
+            content=content,
+            extensions={"timeout": TIMEOUTS},
+        )
+        if isinstance(content, bytes) and content:
+            request.headers.append((b"content-length", str(len(content)).encode()))
+        return await self.pool.handle_async_request(request)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -13,11 +13,15 @@ from strato.controlplane import ReconcileLoop, Reconciler
 from strato.errors import InvalidArgument
 from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
+from strato.registry.service import RegistryService
+from strato.server.auth import ensure_token
 from strato.specs import KINDS, TrainingJob, TuningJob
+from strato.specs.approval_policy import ApprovalPolicy
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
 from strato.tracking.server import TrackingServer
+from strato.tracking.tracker import Tracker
 from strato.tuning.reconciler import TuningContext, TuningJobReconciler
 from strato.tuning.service import TuningService
 from strato.tuning.study import Studies
@@ -45,12 +49,18 @@ class Platform:
     loop: ReconcileLoop
     services: dict[str, ResourceService]
     tracking: TrackingServer | None  # the managed MLflow server; None with ``tracking: false``
+    tracker: Tracker | None  # every job's MLflow run
+    registry: RegistryService  # the model registry (answers a clear error while tracking is off)
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
         settings.home.mkdir(parents=True, exist_ok=True)
         store = MetadataStore(settings.resolved_database_url)
         tracking = TrackingServer(settings) if settings.tracking else None
+        tracker = None
+        if tracking is not None:
+            token = ensure_token(settings.token_path)
+            tracker = Tracker(store, tracking, public_url=settings.resolved_url, token=token)
         artifacts = open_artifact_store(settings.resolved_artifact_url, settings.artifact_options)
         backend = backend or create_backend(settings)
         ctx = JobContext(
@@ -63,6 +73,7 @@ class Platform:
             artifact_options=settings.artifact_options,
             stop_grace=settings.stop_grace,
             log_max_bytes=settings.log_max_bytes,
+            tracker=tracker,
         )
 
         def wake() -> None:
@@ -70,11 +81,14 @@ class Platform:
 
         jobs = JobService(ctx, wake=wake)
         studies = Studies(store.url)
-        tuning_ctx = TuningContext(store=store, jobs=jobs, secrets=ctx.secrets, studies=studies, wake=wake)
+        tuning_ctx = TuningContext(
+            store=store, jobs=jobs, secrets=ctx.secrets, studies=studies, wake=wake, tracker=tracker
+        )
         reconcilers: list[Reconciler] = [TrainingJobReconciler(ctx), TuningJobReconciler(tuning_ctx)]
         loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
         tuning = TuningService(store, jobs, ctx.secrets, wake=wake)
+        registry = RegistryService(store, tracking)
         return cls(
             settings=settings,
             store=store,
@@ -84,8 +98,10 @@ class Platform:
             tuning=tuning,
             studies=studies,
             loop=loop,
-            services={TrainingJob.KIND: jobs, TuningJob.KIND: tuning},
+            services={TrainingJob.KIND: jobs, TuningJob.KIND: tuning, ApprovalPolicy.KIND: registry.policies},
             tracking=tracking,
+            tracker=tracker,
+            registry=registry,
         )
 
     def service(self, kind: str) -> ResourceService:
@@ -98,10 +114,14 @@ class Platform:
     def start(self) -> None:
         if self.tracking is not None:
             self.tracking.start()
+        if self.tracker is not None:
+            self.tracker.start()
         self.loop.start()
 
     def close(self) -> None:
         self.loop.stop()
+        if self.tracker is not None:
+            self.tracker.stop()
         if self.tracking is not None:
             self.tracking.stop()
         self.backend.close()  # running tasks keep running; the next control plane re-adopts them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from strato._registry import Registry
+from strato.specs.approval_policy import ApprovalPolicy
 from strato.specs.base import ResourceSpec
 from strato.specs.training_job import TrainingJob
 from strato.specs.tuning_job import TuningJob
@@ -10,6 +11,7 @@ from strato.specs.tuning_job import TuningJob
 KINDS: Registry[type[ResourceSpec]] = Registry("resource kind")
 KINDS.register("TrainingJob", "trainingjobs", "job", "jobs")(TrainingJob)
 KINDS.register("TuningJob", "tuningjobs", "tuningjob", "tuning", "tunings")(TuningJob)
+KINDS.register("ApprovalPolicy", "approvalpolicies", "approvalpolicy", "policy", "policies")(ApprovalPolicy)
 
 
 def spec_class(kind: str) -> type[ResourceSpec]:

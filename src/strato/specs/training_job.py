@@ -72,6 +72,9 @@ class TrainingJob(ResourceSpec):
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)
     compute: str | None = Field(None, description="compute backend; default the workspace's")
     spot: SpotPolicy | None = None
+    experiment: str | None = Field(
+        None, max_length=500, description="MLflow experiment of the job's run; default 'Default'"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_run(self) -> TrainingJob:

@@ -79,6 +79,10 @@ class RunIndex:
         with self.store.writing() as conn:
             conn.execute(tracking_runs.update().where(tracking_runs.c.resource_uid == resource_uid).values(ended=True))
 
+    def reopen(self, resource_uid: str) -> None:
+        with self.store.writing() as conn:
+            conn.execute(tracking_runs.update().where(tracking_runs.c.resource_uid == resource_uid).values(ended=False))
+
     def open_runs(self) -> list[TrackedRun]:
         with self.store.reading() as conn:
             rows = conn.execute(sa.select(tracking_runs).where(tracking_runs.c.ended.is_(False))).all()

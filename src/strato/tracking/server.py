@@ -197,6 +197,7 @@ class TrackingServer:
             "--port", str(port),
             "--workers", "1",
             "--static-prefix", PREFIX,
+            "--uvicorn-opts", "--no-access-log",  # one log line per logged metric otherwise
         ]  # fmt: skip
         self.process.start(command, server_environment(self.settings.artifact_options), port)
         if self._wait_healthy(STARTUP_TIMEOUT):

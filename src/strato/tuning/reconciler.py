@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 from strato.errors import NotFound, StratoError
 from strato.jobs.service import JobService
 from strato.jobs.states import JobState
+from strato.lineage import kinds
 from strato.specs.training_job import TrainingJob
 from strato.specs.tuning_job import TuningJob
 from strato.store.metadata import MetadataStore, ResourceRecord, Transition
 from strato.store.secrets import SecretBox
+from strato.tracking.tracker import Tracker, TrackingUnavailable
 from strato.tuning import trials as tr
 from strato.tuning.space import distributions
 from strato.tuning.states import Reason, TrialState, TuningState
@@ -51,6 +53,7 @@ class TuningContext:
     studies: Studies
     clock: Callable[[], float] = time.time
     wake: Callable[[], None] = lambda: None
+    tracker: Tracker | None = None  # None: tracking is off
 
 
 @dataclass
@@ -109,10 +112,40 @@ class TuningJobReconciler:
                 return
             p.move(TuningState.RUNNING, Reason.RESUMED, "resumed: continuing the study")
             p.status.pop("ended_at", None)
+        if not self._tracked(p):
+            self._commit(p)
+            return
         study = self._study(p)
         self._follow_all(p, study)
         self._decide(p, study)
         self._commit(p)
+
+    def _tracked(self, p: Pass) -> bool:
+        """The tuning job's MLflow run exists (its trials' runs are its children); False while the
+        tracking server cannot take it yet."""
+        if self.ctx.tracker is None or "tracking" in p.status:
+            return True
+        spec = p.spec
+        params = {
+            "strategy": spec.strategy,
+            "objective": f"{spec.objective.direction} {spec.objective.metric}",
+            "max_trials": spec.max_trials,
+            "max_parallel": spec.max_parallel,
+            "search_space": spec.model_dump(mode="json")["search_space"],
+        }
+        try:
+            run = self.ctx.tracker.ensure_run(
+                p.record, experiment=self._experiment(spec), params=params, lineage_kind=kinds.TUNING_JOB
+            )
+        except TrackingUnavailable as wait:
+            p.status["message"] = wait.message
+            return False
+        p.status["tracking"] = {"run_id": run.run_id, "experiment_id": run.experiment_id}
+        return True
+
+    @staticmethod
+    def _experiment(spec: TuningJob) -> str:
+        return spec.template.experiment or spec.name
 
     def _study(self, p: Pass) -> optuna.Study:
         study = self.ctx.studies.open(study_name(p.record.uid), p.spec.objective.direction)
@@ -144,9 +177,7 @@ class TuningJobReconciler:
             elif not TrialState(entry["state"]).finished:
                 self._recorded(entry, frozen)  # told, then the control plane stopped before the status write
 
-    def _follow(
-        self, p: Pass, study: optuna.Study, frozen: FrozenTrial, entry: dict[str, Any], stopping: bool
-    ) -> None:
+    def _follow(self, p: Pass, study: optuna.Study, frozen: FrozenTrial, entry: dict[str, Any], stopping: bool) -> None:
         job = self._job(entry["job"])
         if job is None:
             if entry.get("created"):
@@ -176,8 +207,10 @@ class TuningJobReconciler:
             self._end(p, study, frozen, entry, result.state, result.objective, result.message)
         elif stopping:
             failure = p.status.get("failure")
-            why = f"tuning job {p.record.name} is failing: {failure['message']}" if failure else (
-                f"tuning job {p.record.name} stopped"
+            why = (
+                f"tuning job {p.record.name} is failing: {failure['message']}"
+                if failure
+                else (f"tuning job {p.record.name} stopped")
             )
             self._stop_job(job, f"stopped: {why}")
             entry["state"] = TrialState.STOPPING.value
@@ -278,6 +311,7 @@ class TuningJobReconciler:
         hyperparameters = {**template.get("hyperparameters", {}), **params}
         name = tr.job_name(p.record.name, number)
         fields = {**template, "name": name, "labels": labels, "hyperparameters": hyperparameters}
+        fields["experiment"] = self._experiment(p.spec)
         return TrainingJob.model_validate(fields)
 
     def _create_job(
@@ -290,12 +324,14 @@ class TuningJobReconciler:
         frozen: FrozenTrial,
     ) -> None:
         try:
-            self.ctx.jobs.apply(self._trial_spec(p, number, params))
+            job, _ = self.ctx.jobs.apply(self._trial_spec(p, number, params))
         except StratoError as exc:
             self._end(p, study, frozen, entry, TrialState.FAILED, None, f"its training job was refused: {exc.message}")
             return
         entry["created"] = True
         entry["message"] = "training job created"
+        if self.ctx.tracker is not None:
+            self.ctx.tracker.lineage.link((kinds.JOB, job.uid), (kinds.TUNING_JOB, p.record.uid), kinds.TRIAL_OF)
 
     def _stop_job(self, job: ResourceRecord, message: str, outcome: str | None = None) -> None:
         if JobState(job.state).terminal or job.desired.get("stop"):

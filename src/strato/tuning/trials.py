@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from strato.jobs.states import JobState
+from strato.specs import labels
 from strato.store.metadata import MetricPoint, ResourceRecord
 from strato.tuning.states import TrialState
 
-LABEL_JOB = "strato.io/tuning-job"
-LABEL_UID = "strato.io/tuning-uid"
-LABEL_TRIAL = "strato.io/trial"
+LABEL_JOB = labels.TUNING_JOB
+LABEL_UID = labels.TUNING_UID
+LABEL_TRIAL = labels.TRIAL
 PRUNED = "Pruned"  # the job's desired ``tuning_outcome`` when hyperband stopped it
 
 

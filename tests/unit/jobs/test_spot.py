@@ -86,6 +86,14 @@ def test_goodput_and_progress_lost_from_attempts() -> None:
         "useful_seconds": 100.0,
         "goodput": 100.0 / 120.0,
     }
+    # A gang of 2 workers bills (and loses) twice the wall time; the ratio is the same.
+    gang = [{**attempt, "task_ids": ["a", "b"]} for attempt in attempts]
+    assert spot.goodput(gang) == {
+        "billed_seconds": 240.0,
+        "lost_seconds": 40.0,
+        "useful_seconds": 200.0,
+        "goodput": 200.0 / 240.0,
+    }
 
 
 def test_recovery_strategies() -> None:

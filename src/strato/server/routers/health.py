@@ -19,6 +19,7 @@ def healthz(request: Request) -> dict[str, object]:
         "home": str(platform.settings.home),
         "compute": platform.backend.name,
         "reconcile_passes": platform.loop.passes,
+        "tracking": platform.tracking.status() if platform.tracking else {"state": "off"},
     }
 
 

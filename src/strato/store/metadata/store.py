@@ -279,6 +279,30 @@ class MetadataStore:
             with self._write() as conn:
                 conn.execute(metric_points.insert(), rows)
 
+    def metrics_since(self, uid: str, after_id: int, limit: int = 1000) -> builtins.list[tuple[int, MetricPoint]]:
+        """Points stored after the point ``after_id`` (0: from the first), oldest first, with their ids: for
+        readers that resume where they stopped (the MLflow forwarder)."""
+        query = (
+            sa.select(metric_points)
+            .where(metric_points.c.resource_uid == uid, metric_points.c.id > after_id)
+            .order_by(metric_points.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [
+                (int(r.id), MetricPoint(name=r.name, value=r.value, step=r.step, at=r.at)) for r in conn.execute(query)
+            ]
+
+    def metric_counts(self, uid: str, upto_id: int) -> dict[str, int]:
+        """How many points of each name were stored up to the point ``upto_id``."""
+        query = (
+            sa.select(metric_points.c.name, sa.func.count())
+            .where(metric_points.c.resource_uid == uid, metric_points.c.id <= upto_id)
+            .group_by(metric_points.c.name)
+        )
+        with self._read() as conn:
+            return {str(name): int(count) for name, count in conn.execute(query)}
+
     def metrics(self, uid: str, names: Sequence[str] | None = None) -> builtins.list[MetricPoint]:
         query = sa.select(metric_points).where(metric_points.c.resource_uid == uid).order_by(metric_points.c.id)
         if names:
