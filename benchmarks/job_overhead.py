@@ -450,6 +450,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="control plane reconcile tick (default: the platform's default)",
     )
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds before a job counts as stuck")
+    parser.add_argument(
+        "--tracking", choices=["on", "off"], default="on", help="every job an MLflow run (the default) or not"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary home (to inspect its log)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 sequential, 20 concurrent jobs")
@@ -477,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     code = tmp / "code"
     code.mkdir()
     (code / "noop.py").write_text(NOOP)
-    flags: dict[str, Any] = {"port": 0}
+    flags: dict[str, Any] = {"port": 0, "tracking": args.tracking == "on"}
     if args.tick_interval is not None:
         flags["tick_interval"] = args.tick_interval
     settings = load_settings(home=tmp / "home", environ={}, **flags)
@@ -488,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         info = daemon.start(settings)
         done()
         with Client(info.url) as client:
+            client.wait_ready()  # the managed MLflow server: jobs wait for it once, not measured
             done = _phase(f"latency: {args.sequential} no-op jobs, each after one direct spawn")
             for i in range(2):  # warm-up: first snapshot upload, caches, interpreter pages
                 direct_once(code)
@@ -532,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
     title = (
         f"Training job overhead: Strato local backend vs subprocess.run, medians of {args.sequential} "
-        f"sequential jobs; {machine()}; tick_interval={tick:g}s; {load}"
+        f"sequential jobs; {machine()}; tick_interval={tick:g}s; tracking {args.tracking}; {load}"
     )
     print_table(rows, title)
     print(

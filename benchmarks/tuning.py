@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(home=home / "home", environ={}, port=0, tick_interval=0.2)
     info = daemon.start(settings)
     client = Client(info.url, settings.token_path.read_text().strip())
+    client.wait_ready()
     # A background run ignores SIGINT: let SIGTERM end it through the cleanup below too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     runs: list[Run] = []

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 import strato
 from strato.client import Client
 from strato.config import Settings
+from strato.server import daemon
 from tests.helpers import wait_until
 from tests.integration.conftest import control_plane
 
@@ -73,14 +75,17 @@ def _job(name: str, code: Path, **hyperparameters: Any) -> strato.TrainingJob:
     )
 
 
-def _ended_run(url: str, client: Client, job: str) -> Any:
-    run_id = client.jobs.get(job).data["status"]["tracking"]["run_id"]
-    mlflow_client = mlflow.MlflowClient(f"{url}/mlflow")
+def _ended(mlflow_client: Any, run_id: str) -> Any:
+    """The run once the platform has ended it (its ``strato.state`` tag is written last)."""
     return wait_until(
-        lambda: "strato.state" in (run := mlflow_client.get_run(run_id)).data.tags and run,  # the platform's end
+        lambda: "strato.state" in (run := mlflow_client.get_run(run_id)).data.tags and run,
         timeout=30,
-        what=f"the run of {job} to end",
+        what=f"run {run_id} to end",
     )
+
+
+def _ended_run(url: str, client: Client, job: str) -> Any:
+    return _ended(mlflow.MlflowClient(f"{url}/mlflow"), client.jobs.get(job).data["status"]["tracking"]["run_id"])
 
 
 def test_unmodified_mlflow_client_through_strato(tracked: tuple[Settings, Client, str], tmp_path: Path) -> None:
@@ -94,11 +99,14 @@ def test_unmodified_mlflow_client_through_strato(tracked: tuple[Settings, Client
         x, y = load_iris(return_X_y=True, as_frame=True)
         model = LogisticRegression(max_iter=300).fit(x, y)
         (tmp_path / "notes.txt").write_text("hello")
+        big = os.urandom(3 * 1024 * 1024)  # over the proxy's buffer limit: streamed both ways
+        (tmp_path / "weights.bin").write_bytes(big)
         with mlflow.start_run(experiment_id=experiment_id) as run:
             mlflow.log_params({"max_iter": 300, "penalty": "l2"})
             for step in range(5):
                 mlflow.log_metric("accuracy", step / 4, step=step)
             mlflow.log_artifact(str(tmp_path / "notes.txt"), "docs")
+            mlflow.log_artifact(str(tmp_path / "weights.bin"), "weights")
             info = mlflow.sklearn.log_model(model, name="model", input_example=x.head(3))
         version = mlflow.register_model(info.model_uri, "iris-proof")
         client = mlflow.MlflowClient()
@@ -109,6 +117,10 @@ def test_unmodified_mlflow_client_through_strato(tracked: tuple[Settings, Client
         assert stored.data.params == {"max_iter": "300", "penalty": "l2"}
         assert [m.value for m in client.get_metric_history(run.info.run_id, "accuracy")] == [0, 0.25, 0.5, 0.75, 1]
         assert [a.path for a in client.list_artifacts(run.info.run_id, "docs")] == ["docs/notes.txt"]
+        fetched = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="weights/weights.bin", dst_path=str(tmp_path / "back")
+        )
+        assert Path(fetched).read_bytes() == big
         # The artifacts went through Strato's address into Strato's artifact store.
         settings = tracked[0]
         assert list((settings.home / "artifacts" / "mlflow").rglob("notes.txt"))
@@ -174,7 +186,8 @@ def test_tuning_trials_are_child_runs(tracked: tuple[Settings, Client, str], tmp
     assert tuning.status == "Completed", tuning.message
     mlflow_client = mlflow.MlflowClient(f"{url}/mlflow")
     parent_id = tuning.data["status"]["tracking"]["run_id"]
-    parent = wait_until(lambda: (run := mlflow_client.get_run(parent_id)).info.status == "FINISHED" and run, timeout=30)
+    parent = _ended(mlflow_client, parent_id)
+    assert parent.info.status == "FINISHED"
     assert parent.data.params["strategy"] == "random"
     assert parent.data.metrics["best/objective"] == max(t["objective"] for t in tuning.trials())
     experiment = mlflow_client.get_experiment_by_name("tracked-tuning")
@@ -260,3 +273,25 @@ def test_a_jobs_model_directory_becomes_an_mlflow_model(tracked: tuple[Settings,
         assert list(loaded.predict(rows)) == ["setosa", "virginica"]
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_a_killed_control_plane_adopts_its_mlflow_server(tmp_path: Path) -> None:
+    """SIGKILL the control plane: its MLflow server keeps running, and the next control plane adopts it
+    (same process, same data) instead of starting a second one; stopping the plane stops it."""
+    home = tmp_path / "home"
+    with control_plane(home, tracking=True) as (settings, client):
+        wait_until(lambda: _tracking(client.url)["state"] == "ready", timeout=180, interval=0.2, what="MLflow ready")
+        mlflow_pid = _tracking(client.url)["pid"]
+        mlflow_client = mlflow.MlflowClient(f"{client.url}/mlflow")
+        run_id = mlflow_client.create_run("0").info.run_id
+        mlflow_client.log_metric(run_id, "before", 1.0)
+        pid = daemon.read_info(settings).pid  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGKILL)
+        psutil.Process(pid).wait(10)
+    assert psutil.pid_exists(mlflow_pid)
+    with control_plane(home, tracking=True) as (_, client):
+        wait_until(lambda: _tracking(client.url)["state"] == "ready", timeout=60, interval=0.1, what="adopted")
+        assert _tracking(client.url)["pid"] == mlflow_pid
+        assert _tracking(client.url)["restarts"] == 0
+        assert mlflow.MlflowClient(f"{client.url}/mlflow").get_run(run_id).data.metrics == {"before": 1.0}
+    wait_until(lambda: not psutil.pid_exists(mlflow_pid) or psutil.Process(mlflow_pid).status() == "zombie", 30)

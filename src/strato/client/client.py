@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from strato.client.lineage import LineageClient
 from strato.client.models import ModelsClient
 from strato.client.tuning import TuningClient
 from strato.config import load_settings
+from strato.errors import Timeout
 from strato.specs import ResourceSpec, TrainingJob, TuningJob, parse_spec
 
 
@@ -45,6 +47,20 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return dict(self.transport.json("GET", "/healthz"))
+
+    def wait_ready(self, timeout: float = 180.0) -> dict[str, Any]:
+        """Wait until the control plane's MLflow server is ready (or tracking is off): jobs submitted
+        before then wait for it too, which a benchmark or a demo may not want to time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.health()
+            state = health.get("tracking", {}).get("state", "off")
+            if state in ("ready", "off"):
+                return health
+            if time.monotonic() >= deadline:
+                raise Timeout(f"the MLflow tracking server is still {state} after {timeout:g}s; see its log: "
+                              f"{health['tracking'].get('log')}")
+            time.sleep(0.2)
 
     def close(self) -> None:
         self.transport.close()

@@ -15,13 +15,12 @@ import base64
 import binascii
 import hmac
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpcore
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from strato.server.upstream import UpstreamError, UpstreamPool
 from strato.tracking.server import PREFIX, TrackingServer
 
 HOP_BY_HOP = {
@@ -31,7 +30,6 @@ HOP_BY_HOP = {
 BUFFER_LIMIT = 1024 * 1024  # request bodies up to this size are forwarded in one piece
 HOLD = 90.0  # seconds a request waits for a (re)starting MLflow server before a 503
 RETRY_AFTER = "5"
-TIMEOUTS = {"connect": 5.0, "read": 300.0, "write": 300.0, "pool": 60.0}
 
 
 class MlflowProxy:
@@ -43,7 +41,7 @@ class MlflowProxy:
         self.token = token
         self.token_required = token_required
         self.token_hint = token_hint
-        self._pool: httpcore.AsyncConnectionPool | None = None
+        self._pools: dict[str, UpstreamPool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -83,9 +81,9 @@ class MlflowProxy:
         try:
             await self.app(scope, receive, send)
         finally:
-            if self._pool is not None:
-                await self._pool.aclose()
-                self._pool = None
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
 
     def _authenticate(self, header: bytes | None) -> str | None:
         if not header:
@@ -108,18 +106,14 @@ class MlflowProxy:
             return None
         return f"wrong API token for /mlflow: use the token in {self.token_hint} on the server"
 
-    @property
-    def pool(self) -> httpcore.AsyncConnectionPool:
-        if self._pool is None:
-            # httpcore rather than httpx: the forwarding needs no request/response models, and the
-            # proxy's own cost per request is what the tracking benchmark measures. NODELAY: a request
-            # is written in two parts (head, body), which Nagle's algorithm would hold back.
-            self._pool = httpcore.AsyncConnectionPool(
-                max_connections=64,
-                max_keepalive_connections=32,
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            )
-        return self._pool
+    def _pool(self, base: str) -> UpstreamPool:
+        pool = self._pools.get(base)
+        if pool is None:
+            for old in self._pools.values():  # the server restarted on another port
+                old.close()
+            host, _, port = base.removeprefix("http://").partition(":")
+            pool = self._pools[base] = UpstreamPool(host, int(port))
+        return pool
 
     async def _forward(
         self, base: str, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
@@ -131,29 +125,24 @@ class MlflowProxy:
         client_addr = scope.get("client")
         if client_addr:
             out.append((b"x-forwarded-for", client_addr[0].encode()))
-        length = headers.get(b"content-length")
+        raw_length = headers.get(b"content-length")
+        length = int(raw_length) if raw_length is not None else None
         content: bytes | AsyncIterator[bytes]
-        if length is not None and int(length) <= BUFFER_LIMIT:
+        if length is not None and length <= BUFFER_LIMIT:
             content = await _read_body(receive)
         elif length is None and b"transfer-encoding" not in headers:
             content = b""
         else:
             content = _stream_body(receive)
-            out.append((b"content-length", length) if length is not None else (b"transfer-encoding", b"chunked"))
         try:
             try:
-                response = await self._send(base, scope["method"], target, out, content)
-            except httpcore.ConnectError:  # it died before the supervisor noticed: nothing reached it, resend
-                if not isinstance(content, bytes) or (again := await self._upstream()) is None:
+                response = await self._pool(base).request(scope["method"], target, out, content, length=length)
+            except UpstreamError as exc:  # it died before the supervisor noticed: resend once it is back
+                if exc.sent or not isinstance(content, bytes) or (again := await self._upstream()) is None:
                     raise
-                response = await self._send(again, scope["method"], target, out, content)
-        except (
-            httpcore.ConnectError,
-            httpcore.TimeoutException,
-            httpcore.NetworkError,
-            httpcore.RemoteProtocolError,
-        ) as exc:
-            message = f"the MLflow tracking server did not answer ({type(exc).__name__}); it is being restarted, retry"
+                response = await self._pool(again).request(scope["method"], target, out, content, length=length)
+        except UpstreamError as exc:
+            message = f"the MLflow tracking server did not answer ({exc}); it is being restarted, retry"
             await _reply(send, 503, message, [(b"retry-after", RETRY_AFTER.encode())])
             return
         try:
@@ -161,34 +150,14 @@ class MlflowProxy:
                 {
                     "type": "http.response.start",
                     "status": response.status,
-                    "headers": [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP],
+                    "headers": [(k, v) for k, v in response.headers if k not in HOP_BY_HOP],
                 }
             )
-            async for chunk in response.aiter_stream():
+            async for chunk in response.body():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            await response.aclose()
-
-    async def _send(
-        self,
-        base: str,
-        method: str,
-        target: bytes,
-        headers: list[tuple[bytes, bytes]],
-        content: bytes | AsyncIterator[bytes],
-    ) -> httpcore.Response:
-        url = httpcore.URL(base.encode() + target)
-        request = httpcore.Request(
-            method,
-            url,
-            headers=[(b"host", url.host + b":" + str(url.port).encode()), *headers],
-            content=content,
-            extensions={"timeout": TIMEOUTS},
-        )
-        if isinstance(content, bytes) and content:
-            request.headers.append((b"content-length", str(len(content)).encode()))
-        return await self.pool.handle_async_request(request)
+            response.close()
 
 
 async def _read_body(receive: Receive) -> bytes:
