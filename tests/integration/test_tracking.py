@@ -6,6 +6,7 @@ control plane; nothing the job logged is lost)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +127,11 @@ def test_unmodified_mlflow_client_through_strato(tracked: tuple[Settings, Client
         assert list((settings.home / "artifacts" / "mlflow").rglob("notes.txt"))
         ui = httpx.get(f"{url}/mlflow/", timeout=10)
         assert ui.status_code == 200 and "<html" in ui.text.lower()
+        # MLflow's UI is a single-page app: its scripts load from under /mlflow too.
+        scripts = re.findall(r'src="([^"]+\.js)"', ui.text)
+        assert scripts and all(src.startswith("/mlflow/") or not src.startswith("/") for src in scripts)
+        asset = httpx.get(httpx.URL(f"{url}/mlflow/").join(scripts[0]), timeout=10)
+        assert asset.status_code == 200 and len(asset.content) > 1000
     finally:
         mlflow.set_tracking_uri(None)
 
