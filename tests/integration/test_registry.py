@@ -74,14 +74,17 @@ def _log_runs(url: str, tmp: Path) -> dict[str, str]:
     runs = {}
     mlflow.set_tracking_uri(f"{url}/mlflow")
     try:
-        mlflow.set_experiment("registry-tests")
+        # An experiment id per run, not mlflow.set_experiment: that sets MLFLOW_EXPERIMENT_ID in this
+        # process's environment and a global, which later tests in the session would inherit.
+        found = mlflow.get_experiment_by_name("registry-tests")
+        experiment_id = found.experiment_id if found else mlflow.create_experiment("registry-tests")
         for name, metrics, signed in (
             ("good", {"accuracy": 0.97, "loss": 0.1}, True),
             ("bad", {"accuracy": 0.85, "loss": 0.5}, True),
             ("unsigned", {"accuracy": 0.99, "loss": 0.05}, False),
             ("empty", {"accuracy": 0.9}, None),
         ):
-            with mlflow.start_run(run_name=name) as run:
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
                 mlflow.log_metrics(metrics)
                 if signed:
                     mlflow.sklearn.log_model(
