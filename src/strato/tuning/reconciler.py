@@ -121,9 +121,9 @@ class TuningJobReconciler:
         self._commit(p)
 
     def _tracked(self, p: Pass) -> bool:
-        """The tuning job's MLflow run exists (its trials' runs are its children); False while the
-        tracking server cannot take it yet."""
-        if self.ctx.tracker is None or "tracking" in p.status:
+        """The tuning job's MLflow run exists (its trials' runs are its children; a resumed tuning job's
+        ended run is reopened); False while the tracking server cannot take it yet."""
+        if self.ctx.tracker is None:
             return True
         spec = p.spec
         params = {
