@@ -87,6 +87,27 @@ def test_metrics_round_trip_in_order(store: MetadataStore) -> None:
     assert len(store.metrics(record.uid)) == 3
 
 
+def test_metric_points_resume_from_a_cursor(store: MetadataStore) -> None:
+    """What the MLflow forwarder reads: points after the last one it sent, and counts per name so far."""
+    record = store.create("TrainingJob", "j", {}, state="Running", reason="Created", message="")
+    store.add_metrics(record.uid, [MetricPoint("loss", float(i), None, 10.0 + i) for i in range(5)])
+    first = store.metrics_since(record.uid, 0, limit=3)
+    assert [p.value for _, p in first] == [0.0, 1.0, 2.0]
+    rest = store.metrics_since(record.uid, first[-1][0])
+    assert [p.value for _, p in rest] == [3.0, 4.0]
+    assert store.metric_counts(record.uid, first[-1][0]) == {"loss": 3}
+    assert store.metrics_since(record.uid, rest[-1][0]) == []
+
+
+def test_replace_spec_keeps_identity_and_history(store: MetadataStore) -> None:
+    record = store.create("ApprovalPolicy", "p", {"gates": []}, state="Active", reason="Created", message="")
+    changed = store.replace_spec(record.uid, {"gates": ["a >= 1"]}, {"generation": 2})
+    assert (changed.uid, changed.spec, changed.status) == (record.uid, {"gates": ["a >= 1"]}, {"generation": 2})
+    assert [e.reason for e in store.events(record.uid)] == ["Created"]
+    with pytest.raises(NotFound):
+        store.replace_spec("missing", {}, {})
+
+
 def test_delete_removes_history_and_metrics(store: MetadataStore) -> None:
     record = store.create("TrainingJob", "j", {}, state="Running", reason="Created", message="")
     store.add_metrics(record.uid, [MetricPoint("loss", 1.0, None, 1.0)])

@@ -10,7 +10,6 @@ from typing import Any
 from strato.errors import NotFound
 from strato.specs.approval_policy import ApprovalPolicy
 from strato.store.metadata import MetadataStore, ResourceRecord
-from strato.store.metadata.tables import resources
 
 KIND = ApprovalPolicy.KIND
 ACTIVE = "Active"
@@ -42,14 +41,7 @@ class PolicyService:
         if ApprovalPolicy.model_validate(existing.spec).model_dump(mode="json") == data:
             return existing, False
         generation = int(existing.status.get("generation", 1)) + 1
-        now = self.store.clock()
-        with self.store.writing() as conn:
-            conn.execute(
-                resources.update()
-                .where(resources.c.uid == existing.uid)
-                .values(spec=data, status={**existing.status, "generation": generation}, updated_at=now)
-            )
-        return self.store.get_by_uid(existing.uid), False
+        return self.store.replace_spec(existing.uid, data, {**existing.status, "generation": generation}), False
 
     def get(self, name: str) -> ResourceRecord:
         return self.store.get(KIND, name)

@@ -195,6 +195,19 @@ class MetadataStore:
         with self._read() as conn:
             return [_record(r) for r in conn.execute(query)]
 
+    def replace_spec(self, uid: str, spec: dict[str, Any], status: dict[str, Any]) -> ResourceRecord:
+        """A new spec (and status) for a resource whose kind may be changed in place by ``apply``."""
+        with self._write() as conn:
+            result = conn.execute(
+                resources.update()
+                .where(resources.c.uid == uid)
+                .values(spec=spec, status=status, updated_at=self.clock())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"resource {uid} not found")
+        self._changed(uid)
+        return self.get_by_uid(uid)
+
     def set_desired(self, uid: str, **changes: Any) -> ResourceRecord:
         """Merge ``changes`` into what the user wants (stop, delete, ...). Written by the API only."""
         with self._write() as conn:
