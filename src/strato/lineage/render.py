@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from strato.lineage import kinds
@@ -116,26 +117,23 @@ def to_tree(graph: LineageGraph) -> Tree:
     return tree
 
 
-def nodes_table(graph: LineageGraph) -> Table:
+def _table(columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> Table:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for column in ("KIND", "NAME", "KEY"):
+    for column in columns:
         table.add_column(column)
-    for node in graph.sorted_nodes():
-        table.add_row(node.kind, node.name, node.key)
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def nodes_table(graph: LineageGraph) -> Table:
+    return _table(("KIND", "NAME", "KEY"), ((n.kind, n.name, n.key) for n in graph.sorted_nodes()))
 
 
 def edges_table(graph: LineageGraph) -> Table:
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    for column in ("FROM", "RELATION", "TO"):
-        table.add_column(column)
-    for edge in graph.sorted_edges():
-        table.add_row(edge.src, edge.relation, edge.dst)
-    return table
+    return _table(("FROM", "RELATION", "TO"), ((e.src, e.relation, e.dst) for e in graph.sorted_edges()))
 
 
 def to_rich(graph: LineageGraph) -> Group:
