@@ -64,24 +64,18 @@ class RunIndex:
         return found
 
     def advance(self, resource_uid: str, cursor: int) -> None:
-        with self.store.writing() as conn:
-            conn.execute(
-                tracking_runs.update()
-                .where(tracking_runs.c.resource_uid == resource_uid)
-                .values(metric_cursor=sa.func.max(tracking_runs.c.metric_cursor, cursor))
-                if conn.dialect.name == "sqlite"
-                else tracking_runs.update()
-                .where(tracking_runs.c.resource_uid == resource_uid)
-                .values(metric_cursor=sa.func.greatest(tracking_runs.c.metric_cursor, cursor))
-            )
+        """The last metric point forwarded (one forwarder thread writes it, in order)."""
+        self._set(resource_uid, metric_cursor=cursor)
 
     def mark_ended(self, resource_uid: str) -> None:
-        with self.store.writing() as conn:
-            conn.execute(tracking_runs.update().where(tracking_runs.c.resource_uid == resource_uid).values(ended=True))
+        self._set(resource_uid, ended=True)
 
     def reopen(self, resource_uid: str) -> None:
+        self._set(resource_uid, ended=False)
+
+    def _set(self, resource_uid: str, **values: Any) -> None:
         with self.store.writing() as conn:
-            conn.execute(tracking_runs.update().where(tracking_runs.c.resource_uid == resource_uid).values(ended=False))
+            conn.execute(tracking_runs.update().where(tracking_runs.c.resource_uid == resource_uid).values(**values))
 
     def open_runs(self) -> list[TrackedRun]:
         with self.store.reading() as conn:

@@ -112,7 +112,7 @@ class TuningJobReconciler:
                 return
             p.move(TuningState.RUNNING, Reason.RESUMED, "resumed: continuing the study")
             p.status.pop("ended_at", None)
-        if not self._tracked(p):
+        if not self._tracked(p, resumed=any(t.reason == Reason.RESUMED for t in p.transitions)):
             self._commit(p)
             return
         study = self._study(p)
@@ -120,10 +120,10 @@ class TuningJobReconciler:
         self._decide(p, study)
         self._commit(p)
 
-    def _tracked(self, p: Pass) -> bool:
+    def _tracked(self, p: Pass, *, resumed: bool) -> bool:
         """The tuning job's MLflow run exists (its trials' runs are its children; a resumed tuning job's
         ended run is reopened); False while the tracking server cannot take it yet."""
-        if self.ctx.tracker is None:
+        if self.ctx.tracker is None or ("tracking" in p.status and not resumed):
             return True
         spec = p.spec
         params = {
