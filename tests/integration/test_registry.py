@@ -62,6 +62,17 @@ class Plane:
     jobs: dict[str, str]  # name -> final state
 
 
+def _experiment(client: Any, name: str) -> str:
+    """The experiment's id, created if missing (an explicit client: no fluent-API globals)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except mlflow.exceptions.MlflowException:  # created meanwhile
+        return str(client.get_experiment_by_name(name).experiment_id)
+
+
 def _log_runs(url: str, tmp: Path) -> dict[str, str]:
     """Runs with a logged model (with a signature or not), and one with none. ``unsigned`` holds an MLflow 2
     style model: a model directory uploaded as plain artifacts (``export/MLmodel``)."""
@@ -76,8 +87,7 @@ def _log_runs(url: str, tmp: Path) -> dict[str, str]:
     try:
         # An experiment id per run, not mlflow.set_experiment: that sets MLFLOW_EXPERIMENT_ID in this
         # process's environment and a global, which later tests in the session would inherit.
-        found = mlflow.get_experiment_by_name("registry-tests")
-        experiment_id = found.experiment_id if found else mlflow.create_experiment("registry-tests")
+        experiment_id = _experiment(mlflow.MlflowClient(f"{url}/mlflow"), "registry-tests")
         for name, metrics, signed in (
             ("good", {"accuracy": 0.97, "loss": 0.1}, True),
             ("bad", {"accuracy": 0.85, "loss": 0.5}, True),
