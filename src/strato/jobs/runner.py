@@ -36,6 +36,7 @@ from strato.jobs.environment import (
     script_environment,
     write_config_files,
 )
+from strato.jobs.warm_pool import WarmRun, script_argv
 
 STORE_SCHEME = "strato://"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -92,7 +93,17 @@ def user_command(task: dict[str, Any], dirs: JobDirs) -> list[str]:
     return list(task["command"]) + hyperparameter_args(task.get("hyperparameters") or {})
 
 
-def run_user_code(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
+def run_user_code(argv: list[str], cwd: Path, env: dict[str, str], warm: dict[str, Any] | None = None) -> int:
+    if warm is not None and script_argv(argv) is not None:
+        run = WarmRun(argv, cwd, env, keep_alive=float(warm.get("keep_alive", 120)))
+        if run.start():
+            say(f"warm pool: the code started in a warm process (pid {run.pid})")
+            # The code runs outside our process group: pass a stop on, then outlive it to upload.
+            signal.signal(signal.SIGTERM, lambda signum, _: run.signal(signum))
+            signal.signal(signal.SIGINT, lambda signum, _: run.signal(signum))
+            returncode = run.wait()
+            return 128 - returncode if returncode < 0 else returncode
+        say("warm pool: none ready on this machine; this job starts cold and starts one for the next")
     # The user's process shares our process group, so a stop's SIGTERM reaches it directly; we only
     # need to outlive it to upload what it saved.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -187,7 +198,7 @@ def main() -> int:
     if leader:
         checkpoints.start()
     try:
-        exit_code = run_user_code(argv, dirs.code, env)
+        exit_code = run_user_code(argv, dirs.code, env, task.get("warm_pool"))
     except InputError as exc:
         say("failure-reason " + json.dumps(f"ClientError: {exc}"))
         return 2

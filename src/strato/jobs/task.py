@@ -48,6 +48,7 @@ def build_task(
         "cpus": spec.resources.cpus,
         "gpus": spec.resources.gpus,
         "cluster": cluster.to_payload(),
+        "warm_pool": spec.warm_pool.model_dump() if spec.warm_pool else None,
     }
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -63,9 +64,9 @@ def build_task(
         **(extra_env or {}),
         **spec.environment,
     }
-    pythonpath = os.environ.get("PYTHONPATH")
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
+    for passed in ("PYTHONPATH", "STRATO_WARM_DIR"):  # the platform's module path; where warm pools live
+        if os.environ.get(passed):
+            env[passed] = os.environ[passed]
     secret_env = {**(extra_secret_env or {}), **{key: secrets.decrypt(value) for key, value in spec.secrets.items()}}
     if artifact_options:
         secret_env["STRATO_ARTIFACT_OPTIONS"] = json.dumps(artifact_options)

@@ -52,6 +52,14 @@ class RetryPolicy(StrictModel):
     exit_codes: list[int] = Field(default_factory=lambda: list(DEFAULT_RETRY_EXIT_CODES))
 
 
+class WarmPool(StrictModel):
+    """Start the job's Python script in a process forked from a pool process that already imported the
+    script's top-level packages (SageMaker's warm pools, Ray Tune's actor reuse): a tuning job's trials
+    skip the interpreter start and imports. ``warm_pool: true`` takes the defaults."""
+
+    keep_alive: Duration = Field(120.0, gt=0, le=3600, description="how long an idle pool process waits for a job")
+
+
 class TrainingJob(ResourceSpec):
     KIND: ClassVar[str] = "TrainingJob"
     PLURAL: ClassVar[str] = "jobs"
@@ -75,6 +83,14 @@ class TrainingJob(ResourceSpec):
     experiment: str | None = Field(
         None, max_length=500, description="MLflow experiment of the job's run; default 'Default'"
     )
+    warm_pool: WarmPool | None = Field(None, description="start Python code warm, imports already done")
+
+    @field_validator("warm_pool", mode="before")
+    @classmethod
+    def _warm_pool_flag(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _one_way_to_run(self) -> TrainingJob:
