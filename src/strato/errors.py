@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     PERMISSION_DENIED = "PERMISSION_DENIED"
     UNAVAILABLE = "UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTERNAL = "INTERNAL"
 
 
@@ -34,6 +35,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ALREADY_EXISTS: 409,
     ErrorCode.CONFLICT: 409,
     ErrorCode.TIMEOUT: 408,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }
@@ -100,3 +102,7 @@ class Unavailable(StratoError):
 
 class Timeout(StratoError):
     code = ErrorCode.TIMEOUT
+
+
+class PayloadTooLarge(StratoError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from strato.cli import jobs, lineage, models, server, tuning, verbs
+from strato.cli import endpoints, jobs, lineage, models, server, tuning, verbs
 from strato.cli.output import errors
 from strato.errors import StratoError
 
@@ -31,6 +31,7 @@ app.command(epilog=lineage.EPILOG)(lineage.lineage)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(tuning.app, name="tuning")
 app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
 
 
 @app.command()

@@ -96,6 +96,18 @@ class RegistryService:
             view["tags"][STATUS_TAG] = view["status"]
         return view
 
+    def resolve_model(self, reference: str) -> tuple[str, str | None]:
+        """A model as an endpoint names it -> (a URI naming one fixed model, its version). An alias
+        (``models:/iris@champion``) resolves to the version it points at now; other URIs pass through."""
+        if not reference.startswith("models:/"):
+            return reference, None
+        rest = reference[len("models:/") :]
+        name, ref = rest.split("@", 1) if "@" in rest else rest.rsplit("/", 1) if "/" in rest else (rest, "")
+        if not name or not ref:
+            raise InvalidArgument(f"model {reference!r}: use models:/NAME/VERSION or models:/NAME@ALIAS")
+        mv = self.catalog.version(name, ref)
+        return f"models:/{name}/{mv.version}", str(mv.version)
+
     # Aliases, tags, descriptions --------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: str, actor: str = "unknown") -> dict[str, Any]:
         return self._set_alias(name, _alias(alias), version, actor, "")

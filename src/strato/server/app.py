@@ -13,6 +13,7 @@ from strato._version import __version__
 from strato.config import Settings
 from strato.server.auth import ensure_token, is_loopback
 from strato.server.deps import authenticate
+from strato.server.endpoint_router import EndpointRouter
 from strato.server.errors import install_error_handlers
 from strato.server.mlflow_proxy import MlflowProxy
 from strato.server.observability import Metrics
@@ -73,6 +74,10 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     app.include_router(lineage.router, dependencies=protected)
     app.include_router(models.router, dependencies=protected)  # before resources: /api/v1/{kind} would take it
     app.include_router(resources.router, dependencies=protected)
+    # Inference requests skip the API's middleware and routing too (their cost is paid per prediction).
+    app.add_middleware(
+        EndpointRouter, routes=platform.routes, token=app.state.token, token_required=app.state.token_required
+    )
     # Added last, so it is the outermost layer: /mlflow requests skip the API's middleware and routing.
     app.add_middleware(
         MlflowProxy,

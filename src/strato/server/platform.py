@@ -15,8 +15,12 @@ from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
 from strato.registry.service import RegistryService
 from strato.server.auth import ensure_token
+from strato.serving.reconciler import EndpointContext, EndpointReconciler
+from strato.serving.routes import RouteTable
+from strato.serving.service import EndpointService
 from strato.specs import KINDS, TrainingJob, TuningJob
 from strato.specs.approval_policy import ApprovalPolicy
+from strato.specs.endpoint import Endpoint
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
@@ -51,6 +55,8 @@ class Platform:
     tracking: TrackingServer | None  # the managed MLflow server; None with ``tracking: false``
     tracker: Tracker | None  # every job's MLflow run
     registry: RegistryService  # the model registry (answers a clear error while tracking is off)
+    endpoints: EndpointService
+    routes: RouteTable  # the endpoint router's table, written by the endpoint reconciler
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
@@ -84,11 +90,31 @@ class Platform:
         tuning_ctx = TuningContext(
             store=store, jobs=jobs, secrets=ctx.secrets, studies=studies, wake=wake, tracker=tracker
         )
-        reconcilers: list[Reconciler] = [TrainingJobReconciler(ctx), TuningJobReconciler(tuning_ctx)]
+        registry = RegistryService(store, tracking)
+        routes = RouteTable()
+        routes.on_demand = lambda _name: wake()
+        token = ensure_token(settings.token_path)
+        endpoint_ctx = EndpointContext(
+            store=store,
+            backend=backend,
+            routes=routes,
+            resolve_model=registry.resolve_model,
+            model_env=lambda: (
+                {"MLFLOW_TRACKING_URI": f"{settings.resolved_url}/mlflow"},
+                {"MLFLOW_TRACKING_TOKEN": token},
+            ),
+            cache_dir=settings.home / "model-cache",
+            public_url=settings.resolved_url,
+        )
+        reconcilers: list[Reconciler] = [
+            TrainingJobReconciler(ctx),
+            TuningJobReconciler(tuning_ctx),
+            EndpointReconciler(endpoint_ctx),
+        ]
         loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
         tuning = TuningService(store, jobs, ctx.secrets, wake=wake)
-        registry = RegistryService(store, tracking)
+        endpoints = EndpointService(store, backend, wake=wake)
         return cls(
             settings=settings,
             store=store,
@@ -98,10 +124,17 @@ class Platform:
             tuning=tuning,
             studies=studies,
             loop=loop,
-            services={TrainingJob.KIND: jobs, TuningJob.KIND: tuning, ApprovalPolicy.KIND: registry.policies},
+            services={
+                TrainingJob.KIND: jobs,
+                TuningJob.KIND: tuning,
+                ApprovalPolicy.KIND: registry.policies,
+                Endpoint.KIND: endpoints,
+            },
             tracking=tracking,
             tracker=tracker,
             registry=registry,
+            endpoints=endpoints,
+            routes=routes,
         )
 
     def service(self, kind: str) -> ResourceService:

@@ -30,8 +30,16 @@ def _duration(value: Any) -> float:
     return seconds
 
 
+def _delay(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds < 0:
+        raise ValueError("a delay cannot be negative")
+    return seconds
+
+
 Memory = Annotated[int, BeforeValidator(_memory), Field(gt=0)]
 Duration = Annotated[float, BeforeValidator(_duration)]
+Delay = Annotated[float, BeforeValidator(_delay)]  # a Duration that may be zero
 
 
 class StrictModel(BaseModel):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from strato._registry import Registry
 from strato.specs.approval_policy import ApprovalPolicy
 from strato.specs.base import ResourceSpec
+from strato.specs.endpoint import Endpoint
 from strato.specs.training_job import TrainingJob
 from strato.specs.tuning_job import TuningJob
 
 KINDS: Registry[type[ResourceSpec]] = Registry("resource kind")
 KINDS.register("TrainingJob", "trainingjobs", "job", "jobs")(TrainingJob)
 KINDS.register("TuningJob", "tuningjobs", "tuningjob", "tuning", "tunings")(TuningJob)
+KINDS.register("Endpoint", "endpoints", "endpoint", "ep")(Endpoint)
 KINDS.register("ApprovalPolicy", "approvalpolicies", "approvalpolicy", "policy", "policies")(ApprovalPolicy)
 
 

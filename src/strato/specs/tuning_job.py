@@ -179,9 +179,7 @@ class EarlyStopping(StrictModel):
     @model_validator(mode="after")
     def _order(self) -> EarlyStopping:
         if isinstance(self.max_resource, int) and self.max_resource <= self.min_resource:
-            raise ValueError(
-                f"max_resource ({self.max_resource}) must be above min_resource ({self.min_resource})"
-            )
+            raise ValueError(f"max_resource ({self.max_resource}) must be above min_resource ({self.min_resource})")
         return self
 
 

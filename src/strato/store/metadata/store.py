@@ -195,14 +195,14 @@ class MetadataStore:
         with self._read() as conn:
             return [_record(r) for r in conn.execute(query)]
 
-    def replace_spec(self, uid: str, spec: dict[str, Any], status: dict[str, Any]) -> ResourceRecord:
-        """A new spec (and status) for a resource whose kind may be changed in place by ``apply``."""
+    def replace_spec(self, uid: str, spec: dict[str, Any], status: dict[str, Any] | None = None) -> ResourceRecord:
+        """A new spec (and status, unless None: a reconciler owns it) for a resource whose kind may be
+        changed in place by ``apply``."""
+        values: dict[str, Any] = {"spec": spec, "updated_at": self.clock()}
+        if status is not None:
+            values["status"] = status
         with self._write() as conn:
-            result = conn.execute(
-                resources.update()
-                .where(resources.c.uid == uid)
-                .values(spec=spec, status=status, updated_at=self.clock())
-            )
+            result = conn.execute(resources.update().where(resources.c.uid == uid).values(**values))
             if result.rowcount == 0:
                 raise NotFound(f"resource {uid} not found")
         self._changed(uid)

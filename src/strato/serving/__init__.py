@@ -1,0 +1,1 @@
+"""Online serving: endpoints, replicas, routing, batching and autoscaling."""

@@ -1,0 +1,368 @@
+"""Drives each ``Endpoint`` towards its spec: the right number of replicas of the right model per
+variant (and the shadow), each a process started through the compute backend, and the router's table
+listing exactly the ready ones.
+
+One pass per endpoint:
+1. **Observe.** A replica whose task ended is dropped (a failure while starting is the variant's
+   message, read from the replica's log); a starting one that answers ``/ping`` becomes ready.
+2. **Decide.** The autoscaling policy (``serving/autoscaling.py``) turns the router's live counters
+   (in-flight, held requests, last request) into a desired count; the decision and its inputs are kept.
+3. **Act.** Start replicas of the variant's current model up to the desired count; once enough of
+   them are ready, replicas of an older model leave the routing table and are stopped (blue/green:
+   the old model serves until the new one can, so an update drops no request); extra replicas beyond
+   the desired count are stopped, least busy first, after leaving the table.
+4. **Publish** the table and the status (``Creating``, ``InService``, ``Updating``, ``Failed``).
+
+A model given as ``models:/NAME@ALIAS`` is resolved on every pass, so moving the alias rolls the
+variant to the new version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskResources, TaskSpec, TaskState
+from strato.compute.service_process import free_port
+from strato.errors import NotFound, StratoError
+from strato.serving.autoscaling import AutoscalingConfig, AutoscalingState, decide
+from strato.serving.routes import EndpointRoutes, ReplicaRoute, RouteTable
+from strato.specs.base import Resources
+from strato.specs.endpoint import Endpoint, Replicas
+from strato.store.metadata import MetadataStore, ResourceRecord, Transition
+
+log = logging.getLogger("strato.serving")
+MAX_START_FAILURES = 3  # in a row, per model: then the variant is Failed until its spec or model changes
+STOP_GRACE = 30.0  # seconds a replica leaving the table has to finish its requests
+SHADOW = "shadow"
+DECISIONS_KEPT = 20
+
+
+class EndpointState:
+    CREATING = "Creating"
+    IN_SERVICE = "InService"
+    UPDATING = "Updating"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+@dataclass
+class EndpointContext:
+    store: MetadataStore
+    backend: ComputeBackend
+    routes: RouteTable
+    resolve_model: Callable[[str], tuple[str, str | None]]  # model reference -> (pinned URI, version)
+    model_env: Callable[[], tuple[dict[str, str], dict[str, str]]]  # (env, secret env) to fetch models
+    cache_dir: Path
+    public_url: str
+    clock: Callable[[], float] = time.time
+
+
+@dataclass
+class VariantPlan:
+    """What a variant (or the shadow) asks for, however the spec spelled it."""
+
+    name: str
+    model: str
+    replicas: Replicas
+    resources: Resources
+    weight: float
+
+
+@dataclass
+class ReplicaRecord:
+    id: str
+    task_id: str
+    port: int
+    model: str
+    state: str = "Starting"  # Starting | Ready
+    started_at: float = 0.0
+    ready_at: float | None = None
+
+
+@dataclass
+class VariantStatus:
+    model: str = ""
+    version: str | None = None
+    desired: int = 0
+    replicas: list[ReplicaRecord] = field(default_factory=list)
+    failures: int = 0  # start failures in a row of the current model
+    message: str = ""
+    autoscaling: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VariantStatus:
+        replicas = [ReplicaRecord(**r) for r in data.get("replicas", [])]
+        return cls(**{**{k: v for k, v in data.items() if k != "replicas"}, "replicas": replicas})
+
+
+def _ping(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+        conn.request("GET", "/ping")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+class EndpointReconciler:
+    kind = Endpoint.KIND
+
+    def __init__(self, ctx: EndpointContext):
+        self.ctx = ctx
+        self._live: dict[str, ReplicaRoute] = {}  # replica id -> its route object (keeps router counters)
+
+    def begin_pass(self) -> None:
+        pass
+
+    # The pass ---------------------------------------------------------------------------------------
+    def reconcile(self, record: ResourceRecord) -> None:
+        spec = Endpoint.model_validate(record.spec)
+        if record.desired.get("delete"):
+            self._delete(record)
+            return
+        status = {k: VariantStatus.from_dict(v) for k, v in record.status.get("variants", {}).items()}
+        decisions = list(record.status.get("decisions", []))
+        plans = self._plans(spec)
+        for gone in set(status) - {p.name for p in plans}:  # a variant removed from the spec
+            for replica in status.pop(gone).replicas:
+                self._stop(replica)
+        for plan in plans:
+            current = status.setdefault(plan.name, VariantStatus())
+            decision = self._variant(spec, plan, current)
+            if decision is not None:
+                decisions = [*decisions, decision][-DECISIONS_KEPT:]
+        self._publish(spec, plans, status)
+        self._write(record, spec, status, decisions)
+
+    def _plans(self, spec: Endpoint) -> list[VariantPlan]:
+        plans = [VariantPlan(v.name, v.model, v.replicas, v.resources, v.weight) for v in spec.variants]
+        if spec.shadow is not None:
+            s = spec.shadow
+            plans.append(VariantPlan(SHADOW, s.model, s.replicas, s.resources, 0.0))
+        return plans
+
+    def _variant(self, spec: Endpoint, plan: VariantPlan, current: VariantStatus) -> dict[str, Any] | None:
+        try:
+            model, version = self.ctx.resolve_model(plan.model)
+        except StratoError as exc:
+            current.message = f"cannot resolve model {plan.model}: {exc.message}"
+            model, version = current.model, current.version  # keep serving what runs
+        if model and model != current.model:
+            current.model, current.version, current.failures = model, version, 0
+        self._observe(current)
+        now = self.ctx.clock()
+        name = spec.name
+        config = AutoscalingConfig(
+            min_replicas=plan.replicas.min,
+            max_replicas=plan.replicas.max or 1,
+            target_in_flight=spec.autoscaling.target_in_flight,
+            upscale_delay=spec.autoscaling.upscale_delay,
+            downscale_delay=spec.autoscaling.downscale_delay,
+            smoothing=spec.autoscaling.smoothing,
+            idle_timeout=spec.autoscaling.idle_timeout,
+        )
+        state = (
+            AutoscalingState(**current.autoscaling)
+            if current.autoscaling
+            else AutoscalingState(desired=max(1, plan.replicas.min))  # serverless starts warm
+        )
+        ready = [r for r in current.replicas if r.state == "Ready"]
+        queued = self.ctx.routes.waiting.get(name, 0) if plan.name != SHADOW else 0
+        decision = decide(
+            config, state, now=now, in_flight=self.ctx.routes.in_flight(name, plan.name), running=len(ready),
+            queued=queued, last_request_at=self.ctx.routes.last_request.get(name),
+        )  # fmt: skip
+        changed = decision.desired != current.desired
+        current.desired = decision.desired
+        current.autoscaling = asdict(decision.state)
+        if current.model:
+            self._act(spec, plan, current)
+        if not changed:
+            return None
+        return {
+            "at": now,
+            "variant": plan.name,
+            "desired": decision.desired,
+            "reason": decision.reason,
+            "inputs": decision.inputs,
+        }
+
+    def _observe(self, current: VariantStatus) -> None:
+        kept = []
+        for replica in current.replicas:
+            try:
+                task = self.ctx.backend.status(replica.task_id)
+            except NotFound:
+                task = None
+            if task is None or task.state is not TaskState.RUNNING:
+                self._forget(replica)
+                if replica.state == "Starting" and replica.model == current.model:
+                    current.failures += 1
+                    current.message = self._failure_reason(replica, task)
+                continue
+            if replica.state == "Starting" and _ping(replica.port):
+                replica.state, replica.ready_at = "Ready", self.ctx.clock()
+                if replica.model == current.model:
+                    current.failures, current.message = 0, ""
+            kept.append(replica)
+        current.replicas = kept
+
+    def _failure_reason(self, replica: ReplicaRecord, task: Any) -> str:
+        try:
+            text = self.ctx.backend.logs(replica.task_id, 0, 256 * 1024).data.decode(errors="replace")
+        except StratoError:
+            text = ""
+        for line in reversed(text.splitlines()):
+            if line.startswith("[strato] failure-reason "):
+                return str(json.loads(line[len("[strato] failure-reason ") :]))
+        tail = " | ".join(text.strip().splitlines()[-3:])
+        code = f"exit code {task.exit_code}" if task is not None else "lost"
+        return f"replica of {replica.model} ended while starting ({code}){': ' + tail if tail else ''}"
+
+    def _act(self, spec: Endpoint, plan: VariantPlan, current: VariantStatus) -> None:
+        fresh = [r for r in current.replicas if r.model == current.model]
+        stale = [r for r in current.replicas if r.model != current.model]
+        ready_fresh = [r for r in fresh if r.state == "Ready"]
+        if current.failures < MAX_START_FAILURES:
+            while len(fresh) < current.desired:
+                replica = self._start(spec, plan, current)
+                if replica is None:
+                    break
+                fresh.append(replica)
+        # Blue/green: the old model leaves once the new one has as many ready replicas as wanted.
+        if stale and len(ready_fresh) >= max(1, min(current.desired, len(stale))):
+            for replica in stale:
+                self._stop(replica)
+            stale = []
+        extra = len(fresh) - current.desired
+        if extra > 0:
+            starting_first = sorted(fresh, key=lambda r: (r.state == "Ready", self._in_flight(r)))
+            for replica in starting_first[:extra]:
+                self._stop(replica)
+                fresh.remove(replica)
+        current.replicas = stale + fresh
+
+    def _in_flight(self, replica: ReplicaRecord) -> int:
+        route = self._live.get(replica.id)
+        return route.in_flight if route else 0
+
+    def _start(self, spec: Endpoint, plan: VariantPlan, current: VariantStatus) -> ReplicaRecord | None:
+        port = free_port()
+        env, secret_env = self.ctx.model_env()
+        command = [
+            sys.executable, "-m", "strato.serving.replica", "--model", current.model, "--name", spec.name,
+            "--port", str(port), "--cache", str(self.ctx.cache_dir), "--max-payload", str(spec.limits.max_payload),
+            "--batching", json.dumps(spec.batching.model_dump(mode="json")),
+        ]  # fmt: skip
+        if current.version:
+            command += ["--version", current.version]
+        task = TaskSpec(
+            command=command,
+            env={"PYTHONUNBUFFERED": "1", **env},
+            secret_env=secret_env,
+            resources=TaskResources(cpus=plan.resources.cpus, memory=plan.resources.memory, gpus=plan.resources.gpus),
+            labels={"strato.kind": Endpoint.KIND, "strato.name": spec.name, "strato.variant": plan.name},
+        )
+        try:
+            task_id = self.ctx.backend.submit(task)
+        except CapacityUnavailable as exc:
+            current.message = f"waiting for capacity to start a replica: {exc.message}"
+            return None
+        replica = ReplicaRecord(
+            id=f"{plan.name}-{uuid.uuid4().hex[:8]}",
+            task_id=task_id,
+            port=port,
+            model=current.model,
+            started_at=self.ctx.clock(),
+        )
+        log.info("endpoint %s: started replica %s of %s (task %s)", spec.name, replica.id, current.model, task_id)
+        return replica
+
+    def _stop(self, replica: ReplicaRecord) -> None:
+        self._forget(replica)
+        with contextlib.suppress(NotFound):
+            self.ctx.backend.stop(replica.task_id, STOP_GRACE)
+
+    def _forget(self, replica: ReplicaRecord) -> None:
+        route = self._live.pop(replica.id, None)
+        if route is not None:
+            route.broken = True  # a request that already picked it retries elsewhere
+
+    # Publish ----------------------------------------------------------------------------------------
+    def _publish(self, spec: Endpoint, plans: list[VariantPlan], status: dict[str, VariantStatus]) -> None:
+        ready: dict[str, list[ReplicaRoute]] = {}
+        for plan in plans:
+            routes = []
+            for replica in status[plan.name].replicas:
+                if replica.state != "Ready":
+                    continue
+                route = self._live.get(replica.id)
+                if route is None:
+                    route = self._live[replica.id] = ReplicaRoute(replica.id, plan.name, "127.0.0.1", replica.port)
+                routes.append(route)
+            ready[plan.name] = routes
+        shadow = ready.pop(SHADOW, [])
+        self.ctx.routes.publish(
+            EndpointRoutes(
+                name=spec.name,
+                weights=spec.weights(),
+                replicas=ready,
+                max_in_flight=spec.limits.max_in_flight,
+                timeout=spec.limits.timeout,
+                max_payload=spec.limits.max_payload,
+                shadow=shadow,
+                shadow_share=(spec.shadow.sample_percent / 100) if spec.shadow else 0.0,
+            )
+        )
+
+    def _write(
+        self, record: ResourceRecord, spec: Endpoint, status: dict[str, VariantStatus], decisions: list[dict[str, Any]]
+    ) -> None:
+        serving = [s for name, s in status.items() if name != SHADOW]
+        ready = sum(1 for s in serving for r in s.replicas if r.state == "Ready")
+        updating = any(r.model != s.model for s in serving for r in s.replicas)
+        failed = [s for s in serving if s.failures >= MAX_START_FAILURES]
+        if failed and not ready:
+            state, message = EndpointState.FAILED, failed[0].message
+        elif updating or failed:
+            state, message = EndpointState.UPDATING, (failed[0].message if failed else "rolling to a new model")
+        elif ready or all(s.desired == 0 for s in serving):
+            state, message = (
+                EndpointState.IN_SERVICE,
+                "serving" if ready else "scaled to zero; the next request starts a replica",
+            )
+        else:
+            state, message = (
+                EndpointState.CREATING,
+                next((s.message for s in serving if s.message), "starting replicas"),
+            )
+        shadow = self.ctx.routes.shadow.get(spec.name)
+        body = {
+            "variants": {name: {**asdict(s)} for name, s in status.items()},
+            "decisions": decisions,
+            "url": f"{self.ctx.public_url}/endpoints/{spec.name}/invocations",
+            "message": message,
+            "shadow_comparison": {"compared": shadow[0], "agreed": shadow[1]} if shadow else None,
+        }
+        if body == record.status and state == record.state:
+            return
+        self.ctx.store.update_status(record.uid, body, Transition(state, reason=state, message=message))
+
+    def _delete(self, record: ResourceRecord) -> None:
+        for data in record.status.get("variants", {}).values():
+            for replica in VariantStatus.from_dict(data).replicas:
+                self._stop(replica)
+        self.ctx.routes.remove(record.name)
+        self.ctx.store.delete(record.uid)
