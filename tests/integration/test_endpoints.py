@@ -61,7 +61,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def plane(tmp_path: Path) -> Iterator[tuple[Settings, Client]]:
+def plane(tmp_path: Path, warm_dir: Path) -> Iterator[tuple[Settings, Client]]:
     with control_plane(tmp_path / "home") as (settings, client):
         try:
             yield settings, client

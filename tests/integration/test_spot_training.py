@@ -29,10 +29,13 @@ def test_interrupted_run_ends_with_the_same_model(shared_platform: tuple[Setting
     client.jobs.submit(TrainingJob(name="spot-reference", **base))
     rng = random.Random(20261129)  # one generator: a fresh one per draw gave the same moment three times
     moments = sorted(rng.uniform(2.0, 8.0) for _ in range(3))
-    client.jobs.submit(TrainingJob(
-        name="spot-interrupted", **base,
-        spot={"notice": "1s", "interruptions": {"at": [f"{m:.2f}s" for m in moments]}},
-    ))
+    client.jobs.submit(
+        TrainingJob(
+            name="spot-interrupted",
+            **base,
+            spot={"notice": "1s", "interruptions": {"at": [f"{m:.2f}s" for m in moments]}},
+        )
+    )
     reference = client.jobs.wait("spot-reference", timeout=300)
     interrupted = client.jobs.wait("spot-interrupted", timeout=300)
     assert reference.status == "Completed", reference.message
@@ -68,9 +71,18 @@ while True:
 def test_the_notice_reaches_the_script(shared_platform: tuple[Settings, Client], tmp_path: Path) -> None:
     _, client = shared_platform
     (tmp_path / "loop.py").write_text(NOTICE_SCRIPT)
-    client.jobs.submit(TrainingJob(name="spot-notice", code=str(tmp_path), command="python loop.py",
-                                   spot={"cloud": "aws", "interruptions": {"at": ["1s"]},
-                                         "recovery": {"strategy": "give_up_after", "max_interruptions": 0}}))
+    client.jobs.submit(
+        TrainingJob(
+            name="spot-notice",
+            code=str(tmp_path),
+            command="python loop.py",
+            spot={
+                "cloud": "aws",
+                "interruptions": {"at": ["1s"]},
+                "recovery": {"strategy": "give_up_after", "max_interruptions": 0},
+            },
+        )
+    )
     job = client.jobs.wait("spot-notice", timeout=120)
     assert job.status == "Failed" and "more than max_interruptions (0)" in job.message
     log = "".join(client.jobs.logs("spot-notice"))

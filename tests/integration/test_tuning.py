@@ -84,8 +84,12 @@ def test_sigkilled_control_plane_resumes_without_losing_or_repeating_trials(tmp_
     release = tmp_path / "release"
     spec = strato.TuningJob(
         name="survivor",
-        template={"code": str(code), "command": "python trial.py", "hyperparameters": {"release": str(release)},
-                  "resources": {"cpus": 0.5, "memory": "256Mi"}},
+        template={
+            "code": str(code),
+            "command": "python trial.py",
+            "hyperparameters": {"release": str(release)},
+            "resources": {"cpus": 0.5, "memory": "256Mi"},
+        },
         search_space={"x": {"type": "float", "low": 0.0, "high": 1.0}},
         objective={"metric": "score", "direction": "maximize"},
         max_trials=4,

@@ -4,12 +4,9 @@ would (its own argv, environment, working directory, exit code, traceback, stop 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,17 +42,6 @@ if mode == "wait":
     while True:
         time.sleep(0.05)
 """
-
-
-@pytest.fixture
-def warm_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="sw-"))  # short: a Unix socket path has ~100 characters
-    monkeypatch.setenv("STRATO_WARM_DIR", str(path))
-    yield path
-    for lock in path.glob("*.lock"):  # pools end themselves when idle; a test does not wait for that
-        with contextlib.suppress(ValueError, ProcessLookupError):
-            os.kill(int(lock.read_text().strip()), signal.SIGKILL)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -63,8 +63,10 @@ class Client:
             if state in ("ready", "off"):
                 return health
             if time.monotonic() >= deadline:
-                raise Timeout(f"the MLflow tracking server is still {state} after {timeout:g}s; see its log: "
-                              f"{health['tracking'].get('log')}")
+                raise Timeout(
+                    f"the MLflow tracking server is still {state} after {timeout:g}s; see its log: "
+                    f"{health['tracking'].get('log')}"
+                )
             time.sleep(0.2)
 
     def close(self) -> None:

@@ -79,16 +79,20 @@ def preload_for(args: list[str], cwd: Path) -> list[str]:
     return top_level_imports(source, local)
 
 
-def pool_key(preload: list[str], env: dict[str, str]) -> str:
+def pool_key(preload: list[str], env: dict[str, str], warmup: tuple[str, str] | None = None) -> str:
     static = {k: v for k, v in env.items() if not k.startswith(PER_JOB_PREFIXES) and k not in PER_JOB_NAMES}
-    blob = json.dumps([sys.executable, preload, sorted(static.items())])
+    blob = json.dumps([sys.executable, preload, sorted(static.items()), warmup])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def start_pool(path: Path, preload: list[str], env: dict[str, str], keep_alive: float) -> None:
+def start_pool(
+    path: Path, preload: list[str], env: dict[str, str], keep_alive: float, warmup: tuple[str, str] | None = None
+) -> None:
     static = {k: v for k, v in env.items() if not k.startswith(PER_JOB_PREFIXES) and k not in PER_JOB_NAMES}
     command = [sys.executable, "-m", "strato.jobs.warm_server", "--socket", str(path)]
     command += ["--keep-alive", str(keep_alive), "--preload", ",".join(preload)]
+    if warmup is not None:
+        command += ["--warmup", warmup[0], "--warmup-arg", warmup[1]]
     with open(path.with_suffix(".log"), "ab") as log:
         subprocess.Popen(
             command, env=static, cwd=path.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -100,16 +104,28 @@ class WarmRun:
     """One job's user code run by a pool. ``start`` returns False when no pool answers (one is then
     started for the next job); ``wait`` returns the exit code as ``Popen.wait`` would."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], keep_alive: float) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        keep_alive: float,
+        *,
+        preload: list[str] | None = None,
+        warmup: tuple[str, str] | None = None,
+    ) -> None:
+        """``preload`` replaces the script's own top-level imports; ``warmup`` (``module:function``, arg)
+        runs once in the pool after them."""
         self.args = script_argv(argv) or []
+        self.preload, self.warmup = preload, warmup
         self.cwd, self.env, self.keep_alive = cwd, env, keep_alive
         self.conn: socket.socket | None = None
         self.pid: int | None = None
         self._lines = b""
 
     def start(self) -> bool:
-        preload = preload_for(self.args, self.cwd)
-        path = pool_dir() / f"{pool_key(preload, self.env)}.sock"
+        preload = self.preload if self.preload is not None else preload_for(self.args, self.cwd)
+        path = pool_dir() / f"{pool_key(preload, self.env, self.warmup)}.sock"
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(str(path))
@@ -121,7 +137,7 @@ class WarmRun:
         except (OSError, ValueError, KeyError, ConnectionError):
             conn.close()
             self.conn = None
-            start_pool(path, preload, self.env, self.keep_alive)
+            start_pool(path, preload, self.env, self.keep_alive, self.warmup)
             return False
         return True
 

@@ -62,6 +62,16 @@ def preload(modules: list[str]) -> list[str]:
     return failed
 
 
+def warm_up(target: str, argument: str) -> None:
+    """Run a caller's warm-up (such as loading a model once, so every module it needs is imported);
+    a failure leaves the children to meet it themselves."""
+    module, _, function = target.partition(":")
+    try:
+        getattr(importlib.import_module(module), function)(argument)
+    except BaseException:
+        traceback.print_exc()
+
+
 class Pool:
     def __init__(self, path: Path, keep_alive: float) -> None:
         self.path = path
@@ -188,6 +198,8 @@ def main() -> int:
     parser.add_argument("--socket", required=True, type=Path)
     parser.add_argument("--keep-alive", type=float, default=120.0)
     parser.add_argument("--preload", default="", help="comma-separated modules to import first")
+    parser.add_argument("--warmup", default="", help="module:function called with --warmup-arg after the imports")
+    parser.add_argument("--warmup-arg", default="")
     args = parser.parse_args()
     lock = open(args.socket.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the pool's life
     try:
@@ -198,6 +210,8 @@ def main() -> int:
     lock.write(f"{os.getpid()}\n")  # who holds it, for whoever must stop pools early (tests)
     lock.flush()
     preload([m for m in args.preload.split(",") if m])
+    if args.warmup:
+        warm_up(args.warmup, args.warmup_arg)
     pool = Pool(args.socket, args.keep_alive)
     args.socket.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

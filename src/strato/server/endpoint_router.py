@@ -32,6 +32,12 @@ def _json(status: int, code: str, message: str) -> tuple[int, list[tuple[bytes, 
     return status, [(b"content-type", b"application/json")], body
 
 
+def _usable(routes: EndpointRoutes) -> bool:
+    """A replica the router may try: ready and not found dead (a replica leaving the table during a
+    rollout is marked dead a moment before the new table is published)."""
+    return any(not r.broken for replicas in routes.replicas.values() for r in replicas)
+
+
 def _v2_error(body: bytes) -> bytes:
     """The v2 protocol's errors are ``{"error": "<message>"}``: Triton's and KServe's clients read a string."""
     try:
@@ -160,15 +166,15 @@ class EndpointRouter:
         return _json(503, "UNAVAILABLE", f"endpoint {name!r}: no replica could answer ({failure or 'all busy'})")
 
     async def _ready_routes(self, name: str) -> EndpointRoutes | None:
-        """The endpoint's routes once a replica is ready; meanwhile the request is held (and counted,
+        """The endpoint's routes once a replica is usable; meanwhile the request is held (and counted,
         so the autoscaler starts one from zero). The caller's timeout bounds the wait."""
         routes = self.table.get(name)
-        if routes is None or any(routes.replicas.values()):
+        if routes is None or _usable(routes):
             return routes
         self.table.waiting[name] = self.table.waiting.get(name, 0) + 1
         try:
             self.table.on_demand(name)
-            while routes is not None and not any(routes.replicas.values()):
+            while routes is not None and not _usable(routes):
                 await asyncio.sleep(HOLD_POLL)
                 routes = self.table.get(name)
             return routes

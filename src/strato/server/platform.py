@@ -3,6 +3,7 @@ reconcile loop. The API, the daemon and tests all build the platform here, one w
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +30,12 @@ from strato.tracking.tracker import Tracker
 from strato.tuning.reconciler import TuningContext, TuningJobReconciler
 from strato.tuning.service import TuningService
 from strato.tuning.study import Studies
+
+
+def _timer(delay: float, callback: Any) -> None:
+    timer = threading.Timer(delay, callback)
+    timer.daemon = True
+    timer.start()
 
 
 class ResourceService(Protocol):
@@ -105,6 +112,7 @@ class Platform:
             ),
             cache_dir=settings.home / "model-cache",
             public_url=settings.resolved_url,
+            wake_soon=lambda delay: _timer(delay, wake),
         )
         reconcilers: list[Reconciler] = [
             TrainingJobReconciler(ctx),

@@ -8,6 +8,7 @@ schema, so a model whose pyfunc flavor is scikit-learn's plain ``predict`` is ca
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -37,22 +38,65 @@ class LoadedModel:
         if "sklearn" in flavors and pyfunc.get("predict_fn", "predict") == "predict" and schema is not None:
             raw = model.get_raw_model()
             if hasattr(raw, "predict"):
-                predict = raw.predict
+                predict = _as_array_if_same(raw, schema) or raw.predict
         return cls(predict=predict, schema=schema, uri=uri)
+
+
+def _as_array_if_same(raw: Any, schema: InputSchema) -> Any:
+    """scikit-learn validates a DataFrame's column names on every call (most of a small model's time).
+    The codec already put the columns in the signature's order; when those are the names the model was
+    fitted with, all numeric, and a probe row predicts the same either way, call it with the array."""
+    numeric = {"double", "float", "long", "integer"}
+    names = getattr(raw, "feature_names_in_", None)
+    if names is None or not schema.columns or list(names) != list(schema.columns):
+        return None
+    if not schema.types or not set(schema.types) <= numeric:
+        return None
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    probe = pd.DataFrame(np.ones((1, len(schema.columns))), columns=list(schema.columns))
+    # Fitted with names, called with an array: scikit-learn warns on every call; here it is known to be right.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    try:
+        if not np.array_equal(np.asarray(raw.predict(probe)), np.asarray(raw.predict(probe.to_numpy()))):
+            return None
+    except Exception:
+        return None
+
+    def predict(data: Any) -> Any:
+        return raw.predict(data.to_numpy() if isinstance(data, pd.DataFrame) else data)
+
+    return predict
+
+
+def local_model_dir(uri: str, cache: Path) -> Path | None:
+    """Where the model at ``uri`` is on this machine without downloading: a local path, or the cache's
+    copy of a remote model once one was downloaded; else None."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    if ":/" not in uri:
+        return Path(uri)
+    target = cache / hashlib.sha256(uri.encode()).hexdigest()[:24]
+    return target if (target / "MLmodel").is_file() else None
+
+
+def warm_imports(directory: str) -> None:
+    """A warm pool's warm-up: load the model once and drop it, so every module it needs is imported
+    before a replica is forked (each replica still loads its own copy, from local disk)."""
+    LoadedModel.load(Path(directory), directory)
 
 
 def cached_model_dir(uri: str, cache: Path) -> Path:
     """A local directory holding the model at ``uri``: a local path as it is; anything else downloaded
     once into ``cache`` (atomically: a half-downloaded model is never used), so a replica started
     again (scale from zero, a crash) loads from disk instead of downloading again."""
-    local = Path(uri[len("file://") :]) if uri.startswith("file://") else Path(uri)
-    if "://" not in uri and ":/" not in uri:
+    local = local_model_dir(uri, cache)
+    if local is not None:
         return local
-    import hashlib
-
     target = cache / hashlib.sha256(uri.encode()).hexdigest()[:24]
-    if (target / "MLmodel").is_file():
-        return target
     import mlflow.artifacts
 
     cache.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,11 @@ variant to the new version.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -45,6 +47,7 @@ MAX_START_FAILURES = 3  # in a row, per model: then the variant is Failed until 
 STOP_GRACE = 30.0  # seconds a replica leaving the table has to finish its requests
 SHADOW = "shadow"
 DECISIONS_KEPT = 20
+READY_POLL = 0.05  # seconds between looks at a starting replica
 
 
 class EndpointState:
@@ -65,6 +68,7 @@ class EndpointContext:
     cache_dir: Path
     public_url: str
     clock: Callable[[], float] = time.time
+    wake_soon: Callable[[float], None] = lambda delay: None  # another pass after ``delay`` seconds
 
 
 @dataclass
@@ -84,6 +88,7 @@ class ReplicaRecord:
     task_id: str
     port: int
     model: str
+    revision: str = ""  # the model and replica settings it was started with
     state: str = "Starting"  # Starting | Ready
     started_at: float = 0.0
     ready_at: float | None = None
@@ -93,6 +98,7 @@ class ReplicaRecord:
 class VariantStatus:
     model: str = ""
     version: str | None = None
+    revision: str = ""  # model + what a replica is started with: a change rolls the replicas over
     desired: int = 0
     replicas: list[ReplicaRecord] = field(default_factory=list)
     failures: int = 0  # start failures in a row of the current model
@@ -103,6 +109,24 @@ class VariantStatus:
     def from_dict(cls, data: dict[str, Any]) -> VariantStatus:
         replicas = [ReplicaRecord(**r) for r in data.get("replicas", [])]
         return cls(**{**{k: v for k, v in data.items() if k != "replicas"}, "replicas": replicas})
+
+
+def _passed_env() -> dict[str, str]:
+    """What a replica takes from the control plane's environment: where Python finds things, and where
+    warm pools live."""
+    names = ("PATH", "HOME", "LANG", "PYTHONPATH", "STRATO_WARM_DIR")
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
+def _revision(model: str, plan: VariantPlan, spec: Endpoint) -> str:
+    """What a replica is started with; replicas of another revision are replaced (blue/green)."""
+    settings = [
+        model,
+        plan.resources.model_dump(mode="json"),
+        spec.batching.model_dump(mode="json"),
+        spec.limits.max_payload,
+    ]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _ping(port: int) -> bool:
@@ -159,8 +183,9 @@ class EndpointReconciler:
         except StratoError as exc:
             current.message = f"cannot resolve model {plan.model}: {exc.message}"
             model, version = current.model, current.version  # keep serving what runs
-        if model and model != current.model:
-            current.model, current.version, current.failures = model, version, 0
+        revision = _revision(model, plan, spec)
+        if model and revision != current.revision:
+            current.model, current.version, current.revision, current.failures = model, version, revision, 0
         self._observe(current)
         now = self.ctx.clock()
         name = spec.name
@@ -208,14 +233,16 @@ class EndpointReconciler:
                 task = None
             if task is None or task.state is not TaskState.RUNNING:
                 self._forget(replica)
-                if replica.state == "Starting" and replica.model == current.model:
+                if replica.state == "Starting" and replica.revision == current.revision:
                     current.failures += 1
                     current.message = self._failure_reason(replica, task)
                 continue
             if replica.state == "Starting" and _ping(replica.port):
                 replica.state, replica.ready_at = "Ready", self.ctx.clock()
-                if replica.model == current.model:
+                if replica.revision == current.revision:
                     current.failures, current.message = 0, ""
+            if replica.state == "Starting":
+                self.ctx.wake_soon(READY_POLL)  # a held request waits for it: notice it soon, not next tick
             kept.append(replica)
         current.replicas = kept
 
@@ -232,8 +259,8 @@ class EndpointReconciler:
         return f"replica of {replica.model} ended while starting ({code}){': ' + tail if tail else ''}"
 
     def _act(self, spec: Endpoint, plan: VariantPlan, current: VariantStatus) -> None:
-        fresh = [r for r in current.replicas if r.model == current.model]
-        stale = [r for r in current.replicas if r.model != current.model]
+        fresh = [r for r in current.replicas if r.revision == current.revision]
+        stale = [r for r in current.replicas if r.revision != current.revision]
         ready_fresh = [r for r in fresh if r.state == "Ready"]
         if current.failures < MAX_START_FAILURES:
             while len(fresh) < current.desired:
@@ -241,6 +268,13 @@ class EndpointReconciler:
                 if replica is None:
                     break
                 fresh.append(replica)
+            if len(fresh) < current.desired and stale and not [r for r in fresh if r.state == "Starting"]:
+                # No room for blue/green: replace one replica at a time instead. While none is ready the
+                # router holds requests (up to their timeout) rather than failing them.
+                victim = min(stale, key=self._in_flight)
+                self._stop(victim)
+                stale.remove(victim)
+                current.message = "no capacity for a blue/green update: replacing replicas one at a time"
         # Blue/green: the old model leaves once the new one has as many ready replicas as wanted.
         if stale and len(ready_fresh) >= max(1, min(current.desired, len(stale))):
             for replica in stale:
@@ -262,15 +296,17 @@ class EndpointReconciler:
         port = free_port()
         env, secret_env = self.ctx.model_env()
         command = [
-            sys.executable, "-m", "strato.serving.replica", "--model", current.model, "--name", spec.name,
+            sys.executable, "-m", "strato.serving.launcher", "--model", current.model, "--name", spec.name,
             "--port", str(port), "--cache", str(self.ctx.cache_dir), "--max-payload", str(spec.limits.max_payload),
             "--batching", json.dumps(spec.batching.model_dump(mode="json")),
         ]  # fmt: skip
         if current.version:
             command += ["--version", current.version]
+        if spec.warm_pool is not None:
+            command += ["--warm-keep-alive", str(spec.warm_pool.keep_alive)]
         task = TaskSpec(
             command=command,
-            env={"PYTHONUNBUFFERED": "1", **env},
+            env={"PYTHONUNBUFFERED": "1", **_passed_env(), **env},
             secret_env=secret_env,
             resources=TaskResources(cpus=plan.resources.cpus, memory=plan.resources.memory, gpus=plan.resources.gpus),
             labels={"strato.kind": Endpoint.KIND, "strato.name": spec.name, "strato.variant": plan.name},
@@ -285,6 +321,7 @@ class EndpointReconciler:
             task_id=task_id,
             port=port,
             model=current.model,
+            revision=current.revision,
             started_at=self.ctx.clock(),
         )
         log.info("endpoint %s: started replica %s of %s (task %s)", spec.name, replica.id, current.model, task_id)
@@ -332,7 +369,7 @@ class EndpointReconciler:
     ) -> None:
         serving = [s for name, s in status.items() if name != SHADOW]
         ready = sum(1 for s in serving for r in s.replicas if r.state == "Ready")
-        updating = any(r.model != s.model for s in serving for r in s.replicas)
+        updating = any(r.revision != s.revision for s in serving for r in s.replicas)
         failed = [s for s in serving if s.failures >= MAX_START_FAILURES]
         if failed and not ready:
             state, message = EndpointState.FAILED, failed[0].message

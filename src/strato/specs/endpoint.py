@@ -15,15 +15,17 @@ batching: {enabled: true, max_batch_size: 32, max_wait: 10ms}
 autoscaling: {target_in_flight: 4, upscale_delay: 0s, downscale_delay: 60s, idle_timeout: 5m}
 data_capture: {enabled: true, sample_percent: 10}
 limits: {timeout: 60s, max_payload: 6Mi, max_in_flight: 64}
+warm_pool: {keep_alive: 10m}          # the default; false starts every replica cold
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from strato.specs.base import Delay, Duration, Memory, Resources, ResourceSpec, StrictModel, check_name
+from strato.specs.training_job import WarmPool
 
 MODEL_SCHEMES = ("models:/", "runs:/", "file://", "s3://", "/", "./", "../")
 
@@ -120,6 +122,17 @@ class Endpoint(ResourceSpec):
     data_capture: DataCapture = Field(default_factory=DataCapture)
     limits: Limits = Field(default_factory=Limits)
     compute: str | None = Field(None, description="compute backend; default the workspace's")
+    warm_pool: WarmPool | None = Field(
+        default_factory=lambda: WarmPool(keep_alive=600.0),
+        description="start replicas forked from a process with the model's libraries imported; false: cold",
+    )
+
+    @field_validator("warm_pool", mode="before")
+    @classmethod
+    def _warm_pool_flag(cls, value: Any) -> Any:
+        if value is True:
+            return {"keep_alive": 600.0}
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _variants(self) -> Endpoint:

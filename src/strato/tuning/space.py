@@ -38,4 +38,3 @@ def trial_seed(seed: int, number: int) -> int:
     plane proposes for trial N exactly what the first one would have."""
     digest = hashlib.sha256(f"strato-tuning:{seed}:{number}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
-

@@ -103,9 +103,10 @@ def _open_storage(url: str) -> optuna.storages.RDBStorage:
     try:
         with probe.connect() as conn:
             inspector = sa.inspect(conn)
-            if not inspector.has_table("alembic_version") or not conn.execute(
-                sa.text("SELECT version_num FROM alembic_version")
-            ).first():
+            if (
+                not inspector.has_table("alembic_version")
+                or not conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+            ):
                 raise StratoError(
                     "the metadata database has no Strato schema yet; open the metadata store (which migrates it) "
                     "before Optuna's storage, so Optuna does not claim the alembic_version table"
