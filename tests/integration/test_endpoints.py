@@ -44,6 +44,34 @@ def save_sklearn(path: Path, estimator: Any) -> Path:
     return path
 
 
+PICKY = """
+import mlflow
+import numpy as np
+
+
+class Picky(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        if (model_input["sepal_length"] < 0).any():
+            raise ValueError("sepal_length cannot be negative")
+        return np.ones(len(model_input), dtype=np.int64)
+
+
+mlflow.models.set_model(Picky())
+"""
+
+
+def save_picky(root: Path) -> Path:
+    """A model from code (the replica imports no test module) that raises on some inputs."""
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    x, y = _iris()
+    (root / "picky.py").write_text(PICKY)
+    path = root / "picky"
+    mlflow.pyfunc.save_model(str(path), python_model=str(root / "picky.py"), signature=infer_signature(x, y))
+    return path
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from sklearn.dummy import DummyClassifier
@@ -54,6 +82,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     broken.mkdir()
     (broken / "MLmodel").write_text("flavors: {python_function: {loader_module: no_such_module_anywhere}}\n")
     return {
+        "picky": save_picky(root),
         "logistic": save_sklearn(root / "logistic", LogisticRegression(max_iter=500)),
         "constant": save_sklearn(root / "constant", DummyClassifier(strategy="constant", constant=2)),
         "broken": broken,
@@ -257,3 +286,72 @@ def test_scale_to_zero_then_a_request_is_held_until_a_replica_starts(
     assert answer.status_code == 200 and answer.json()["predictions"] == [0, 2]
     decisions = state(client, "iris")["decisions"]
     assert decisions[-1]["desired"] == 1 and decisions[-1]["inputs"]["queued"] >= 1
+
+
+def test_a_model_that_raises_answers_that_request_and_keeps_serving(
+    plane: tuple[Settings, Client], models: dict[str, Path]
+) -> None:
+    _, client = plane
+    apply(client, name="picky", variants=[{"model": str(models["picky"])}])
+    in_service(client, "picky")
+    bad = invoke(client.url, "picky", {"dataframe_split": {"columns": COLUMNS, "data": [[-1.0, 3.0, 5.2, 2.3]]}})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == "the model rejected the input: ValueError: sepal_length cannot be negative"
+    good = invoke(client.url, "picky", SPLIT)
+    assert good.status_code == 200 and good.json()["predictions"] == [1, 1]
+
+    metrics = httpx.get(f"{client.url}/metrics").text
+    assert 'strato_endpoint_requests_total{endpoint="picky",variant="default"} 2.0' in metrics
+    assert 'strato_endpoint_replicas{endpoint="picky",variant="default"} 1.0' in metrics
+    assert 'strato_endpoint_request_seconds_count{endpoint="picky",variant="default"} 2.0' in metrics
+    assert 'strato_endpoint_cold_starts_total{endpoint="picky",variant="default"} 1.0' in metrics
+
+
+def test_shadow_gets_copies_whose_answers_are_compared_never_returned(
+    plane: tuple[Settings, Client], models: dict[str, Path]
+) -> None:
+    _, client = plane
+    apply(
+        client, name="iris", variants=[{"model": str(models["logistic"])}],
+        shadow={"model": str(models["constant"]), "sample_percent": 100},
+    )  # fmt: skip
+    in_service(client, "iris")
+    wait_until(lambda: any(r["state"] == "Ready" for r in state(client, "iris")["variants"]["shadow"]["replicas"]), 60)
+    wait_until(lambda: client.get("endpoints", "iris") and _shadow_routed(client), 30, what="shadow routed")
+    answers = [invoke(client.url, "iris", SPLIT).json()["predictions"] for _ in range(20)]
+    assert answers == [[0, 2]] * 20  # production answers only; the shadow's would be [2, 2]
+    compared = wait_until(lambda: (c := state(client, "iris")["shadow_comparison"]) and c["compared"] >= 20 and c, 30)
+    assert compared["agreed"] == 0  # the shadow always disagrees with production here
+
+
+def _shadow_routed(client: Client) -> bool:
+    metrics = httpx.get(f"{client.url}/metrics").text
+    return 'strato_endpoint_replicas{endpoint="iris",variant="shadow"} 1.0' in metrics
+
+
+def test_data_capture_lands_in_a_delta_table_off_the_request_path(
+    plane: tuple[Settings, Client], models: dict[str, Path]
+) -> None:
+    from deltalake import DeltaTable
+
+    settings, client = plane
+    apply(client, name="iris", variants=[{"model": str(models["logistic"])}], data_capture={"enabled": True})
+    in_service(client, "iris")
+    for _ in range(5):
+        assert invoke(client.url, "iris", SPLIT).status_code == 200
+    assert invoke(client.url, "iris", b"1,2,3\n", "text/csv").status_code == 400
+    table = settings.home / "lake" / "endpoint-iris-capture"
+    rows = wait_until(
+        lambda: (
+            (table / "_delta_log").is_dir() and (t := DeltaTable(str(table)).to_pyarrow_table()).num_rows >= 6 and t
+        ),
+        30,
+        what="captured rows",
+    )
+    frame = rows.to_pandas().sort_values("at")
+    assert list(frame["status"]) == [200] * 5 + [400]
+    assert set(frame["endpoint"]) == {"iris"} and set(frame["variant"]) == {"default"}
+    assert json.loads(frame["request"].iloc[0]) == SPLIT and json.loads(frame["response"].iloc[0]) == {
+        "predictions": [0, 2]
+    }
+    assert frame["request_content_type"].iloc[-1] == "text/csv" and (frame["latency_ms"] > 0).all()

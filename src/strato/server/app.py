@@ -26,7 +26,7 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     """``platform`` may be given (tests pass one with a fake backend); ``run_loop=False`` leaves the
     reconcile loop to the caller."""
     platform = platform or Platform.build(settings)
-    metrics = Metrics(platform.store)
+    metrics = Metrics(platform.store, platform.routes)
     platform.loop.on_pass = metrics.observe_pass
 
     waiters = ChangeWaiters()

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from strato.server.upstream import UpstreamError, UpstreamPool
+from strato.serving.capture import CaptureRecord
 from strato.serving.routes import EndpointRoutes, ReplicaRoute, RouteTable
 
 Scope = dict[str, Any]
@@ -156,7 +157,17 @@ class EndpointRouter:
                 continue
             finally:
                 replica.in_flight -= 1
-            self.table.variant_stats(name, replica.variant).observe(time.perf_counter() - started, status >= 500)
+            elapsed = time.perf_counter() - started
+            self.table.variant_stats(name, replica.variant).observe(elapsed, status >= 500)
+            if routes.capture is not None:  # sampled and queued only: written off the request path
+                kind = next((v.decode("latin-1") for k, v in headers if k == b"content-type"), None)
+                routes.capture.offer(
+                    CaptureRecord(
+                        endpoint=name, variant=replica.variant, model_version=replica.version, at=time.time(),
+                        latency_ms=elapsed * 1000, status=status, request=body, response=payload,
+                        request_content_type=kind,
+                    )
+                )  # fmt: skip
             if routes.shadow and self.table.rng.random() < routes.shadow_share:
                 asyncio.get_running_loop().create_task(
                     self._shadow(name, routes, method, target, headers, body, payload)

@@ -112,6 +112,7 @@ class Platform:
             ),
             cache_dir=settings.home / "model-cache",
             public_url=settings.resolved_url,
+            lake_root=settings.resolved_lake_url,
             wake_soon=lambda delay: _timer(delay, wake),
         )
         reconcilers: list[Reconciler] = [
@@ -161,6 +162,7 @@ class Platform:
 
     def close(self) -> None:
         self.loop.stop()
+        self.routes.close()  # flushes data capture
         if self.tracker is not None:
             self.tracker.stop()
         if self.tracking is not None:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from strato.jobs.warm_pool import WarmRun
-from strato.serving.model import local_model_dir
+from strato.serving.model_files import local_model_dir
 
 REPLICA_MAIN = "import sys; from strato.serving.replica import main; sys.exit(main(sys.argv[1:]))"
 PRELOAD = ["strato.serving.replica", "strato.serving.batching", "uvicorn", "uvloop", "httptools"]

@@ -8,7 +8,6 @@ schema, so a model whose pyfunc flavor is scikit-learn's plain ``predict`` is ca
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from strato.serving.codec import InputSchema, schema_from_signature
+from strato.serving.model_files import cache_name, local_model_dir
 
 
 @dataclass
@@ -72,17 +72,6 @@ def _as_array_if_same(raw: Any, schema: InputSchema) -> Any:
     return predict
 
 
-def local_model_dir(uri: str, cache: Path) -> Path | None:
-    """Where the model at ``uri`` is on this machine without downloading: a local path, or the cache's
-    copy of a remote model once one was downloaded; else None."""
-    if uri.startswith("file://"):
-        return Path(uri[len("file://") :])
-    if ":/" not in uri:
-        return Path(uri)
-    target = cache / hashlib.sha256(uri.encode()).hexdigest()[:24]
-    return target if (target / "MLmodel").is_file() else None
-
-
 def warm_imports(directory: str) -> None:
     """A warm pool's warm-up: load the model once and drop it, so every module it needs is imported
     before a replica is forked (each replica still loads its own copy, from local disk)."""
@@ -96,7 +85,7 @@ def cached_model_dir(uri: str, cache: Path) -> Path:
     local = local_model_dir(uri, cache)
     if local is not None:
         return local
-    target = cache / hashlib.sha256(uri.encode()).hexdigest()[:24]
+    target = cache / cache_name(uri)
     import mlflow.artifacts
 
     cache.mkdir(parents=True, exist_ok=True)

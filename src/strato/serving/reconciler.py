@@ -37,7 +37,9 @@ from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskResourc
 from strato.compute.service_process import free_port
 from strato.errors import NotFound, StratoError
 from strato.serving.autoscaling import AutoscalingConfig, AutoscalingState, decide
-from strato.serving.routes import EndpointRoutes, ReplicaRoute, RouteTable
+from strato.serving.capture import CaptureWriter
+from strato.serving.rollout import RolloutState, advance, share, verdict
+from strato.serving.routes import EndpointRoutes, ReplicaRoute, RouteTable, VariantStats
 from strato.specs.base import Resources
 from strato.specs.endpoint import Endpoint, Replicas
 from strato.store.metadata import MetadataStore, ResourceRecord, Transition
@@ -67,8 +69,10 @@ class EndpointContext:
     model_env: Callable[[], tuple[dict[str, str], dict[str, str]]]  # (env, secret env) to fetch models
     cache_dir: Path
     public_url: str
+    lake_root: str = ""  # where data capture tables go by default
     clock: Callable[[], float] = time.time
     wake_soon: Callable[[float], None] = lambda delay: None  # another pass after ``delay`` seconds
+    ping: Callable[[int], bool] = field(default=lambda port: _ping(port))  # is a replica on this port serving?
 
 
 @dataclass
@@ -104,11 +108,18 @@ class VariantStatus:
     failures: int = 0  # start failures in a row of the current model
     message: str = ""
     autoscaling: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] | None = None  # a canary or linear rollout of ``revision`` in progress
+    rolled_back: str = ""  # a revision rolled back by its metrics: not tried again until the spec changes
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VariantStatus:
         replicas = [ReplicaRecord(**r) for r in data.get("replicas", [])]
         return cls(**{**{k: v for k, v in data.items() if k != "replicas"}, "replicas": replicas})
+
+
+def canary_key(variant: str) -> str:
+    """The routing name of a variant's new revision while it is being rolled out."""
+    return f"{variant}:canary"
 
 
 def _passed_env() -> dict[str, str]:
@@ -146,6 +157,7 @@ class EndpointReconciler:
     def __init__(self, ctx: EndpointContext):
         self.ctx = ctx
         self._live: dict[str, ReplicaRoute] = {}  # replica id -> its route object (keeps router counters)
+        self._captures: dict[str, tuple[tuple[str, float], CaptureWriter]] = {}  # endpoint -> (settings, writer)
 
     def begin_pass(self) -> None:
         pass
@@ -237,7 +249,7 @@ class EndpointReconciler:
                     current.failures += 1
                     current.message = self._failure_reason(replica, task)
                 continue
-            if replica.state == "Starting" and _ping(replica.port):
+            if replica.state == "Starting" and self.ctx.ping(replica.port):
                 replica.state, replica.ready_at = "Ready", self.ctx.clock()
                 if replica.revision == current.revision:
                     current.failures, current.message = 0, ""
@@ -262,6 +274,11 @@ class EndpointReconciler:
         fresh = [r for r in current.replicas if r.revision == current.revision]
         stale = [r for r in current.replicas if r.revision != current.revision]
         ready_fresh = [r for r in fresh if r.state == "Ready"]
+        if current.rolled_back == current.revision:
+            if stale:  # the old revision keeps serving until the spec (or the alias) changes
+                current.replicas = stale
+                return
+            current.rolled_back = ""  # nothing old is left: the new revision is better than nothing
         if current.failures < MAX_START_FAILURES:
             while len(fresh) < current.desired:
                 replica = self._start(spec, plan, current)
@@ -275,11 +292,15 @@ class EndpointReconciler:
                 self._stop(victim)
                 stale.remove(victim)
                 current.message = "no capacity for a blue/green update: replacing replicas one at a time"
-        # Blue/green: the old model leaves once the new one has as many ready replicas as wanted.
+        # Blue/green: the old model leaves once the new one has as many ready replicas as wanted
+        # (at once, or after a canary or linear rollout whose metrics stayed within bounds).
         if stale and len(ready_fresh) >= max(1, min(current.desired, len(stale))):
-            for replica in stale:
-                self._stop(replica)
-            stale = []
+            if self._rolled_out(spec, plan, current, fresh):
+                for replica in stale:
+                    self._stop(replica)
+                stale = []
+            elif current.rolled_back == current.revision:
+                fresh = []  # stopped by the rollback
         extra = len(fresh) - current.desired
         if extra > 0:
             starting_first = sorted(fresh, key=lambda r: (r.state == "Ready", self._in_flight(r)))
@@ -287,6 +308,38 @@ class EndpointReconciler:
                 self._stop(replica)
                 fresh.remove(replica)
         current.replicas = stale + fresh
+
+    def _rolled_out(
+        self, spec: Endpoint, plan: VariantPlan, current: VariantStatus, fresh: list[ReplicaRecord]
+    ) -> bool:
+        """Whether the new revision may take all the traffic now; rolls it back (stops ``fresh``) when
+        its metrics cross the policy's bounds."""
+        policy = spec.rollout
+        if policy.strategy == "all_at_once":
+            return True
+        now = self.ctx.clock()
+        key = canary_key(plan.name)
+        state = RolloutState(**current.rollout) if current.rollout else None
+        if state is None or state.revision != current.revision:
+            state = RolloutState(current.revision, 0, now)
+            self.ctx.routes.stats[(spec.name, key)] = VariantStats()  # judge this revision on its own answers
+        stats = self.ctx.routes.variant_stats(spec.name, key)
+        reason = verdict(policy, stats.requests, stats.errors, stats.p99())
+        if reason is not None:
+            for replica in fresh:
+                self._stop(replica)
+            current.rolled_back, current.rollout = current.revision, None
+            current.message = f"rolled back {current.model}: {reason}"
+            log.warning("endpoint %s: %s", spec.name, current.message)
+            return False
+        following = advance(policy, state, now)
+        current.rollout = None if following is None else asdict(following)
+        if following is not None:
+            percent = share(policy, following) * 100
+            current.message = f"{policy.strategy} rollout of {current.model}: {percent:.0f}% of the traffic"
+        else:
+            current.message = ""
+        return following is None
 
     def _in_flight(self, replica: ReplicaRecord) -> int:
         route = self._live.get(replica.id)
@@ -316,6 +369,9 @@ class EndpointReconciler:
         except CapacityUnavailable as exc:
             current.message = f"waiting for capacity to start a replica: {exc.message}"
             return None
+        if not any(r.state == "Ready" for r in current.replicas):
+            key = (spec.name, plan.name)
+            self.ctx.routes.cold_starts[key] = self.ctx.routes.cold_starts.get(key, 0) + 1
         replica = ReplicaRecord(
             id=f"{plan.name}-{uuid.uuid4().hex[:8]}",
             task_id=task_id,
@@ -340,41 +396,82 @@ class EndpointReconciler:
     # Publish ----------------------------------------------------------------------------------------
     def _publish(self, spec: Endpoint, plans: list[VariantPlan], status: dict[str, VariantStatus]) -> None:
         ready: dict[str, list[ReplicaRoute]] = {}
+        weights = dict(spec.weights())
         for plan in plans:
-            routes = []
-            for replica in status[plan.name].replicas:
+            current = status[plan.name]
+            new_share = share(spec.rollout, RolloutState(**current.rollout)) if current.rollout else None
+            for replica in current.replicas:
                 if replica.state != "Ready":
                     continue
+                # During a rollout the new revision is routed as a variant of its own, with its share.
+                canary = new_share is not None and replica.revision == current.revision
+                name = canary_key(plan.name) if canary else plan.name
                 route = self._live.get(replica.id)
-                if route is None:
-                    route = self._live[replica.id] = ReplicaRoute(replica.id, plan.name, "127.0.0.1", replica.port)
-                routes.append(route)
-            ready[plan.name] = routes
+                if route is None or route.variant != name:
+                    route = ReplicaRoute(replica.id, name, "127.0.0.1", replica.port, version=current.version)
+                    self._live[replica.id] = route
+                ready.setdefault(name, []).append(route)
+            ready.setdefault(plan.name, [])
+            if new_share is not None and plan.name in weights:
+                base = weights[plan.name]
+                weights[plan.name], weights[canary_key(plan.name)] = base * (1 - new_share), base * new_share
         shadow = ready.pop(SHADOW, [])
         self.ctx.routes.publish(
             EndpointRoutes(
                 name=spec.name,
-                weights=spec.weights(),
+                weights=weights,
                 replicas=ready,
                 max_in_flight=spec.limits.max_in_flight,
                 timeout=spec.limits.timeout,
                 max_payload=spec.limits.max_payload,
                 shadow=shadow,
                 shadow_share=(spec.shadow.sample_percent / 100) if spec.shadow else 0.0,
+                capture=self._capture(spec),
             )
         )
+
+    def _capture(self, spec: Endpoint) -> CaptureWriter | None:
+        """The endpoint's data capture writer, made (and started) once per destination and sample rate."""
+        capture = spec.data_capture
+        existing = self._captures.get(spec.name)
+        if not capture.enabled:
+            if existing is not None:
+                existing[1].close()
+                del self._captures[spec.name]
+            return None
+        table = capture.destination or f"endpoint-{spec.name}-capture"
+        uri = (
+            f"{self.ctx.lake_root}/{table.removeprefix('lake://')}"
+            if "://" not in table or table.startswith("lake://")
+            else table
+        )
+        settings = (uri, capture.sample_percent)
+        if existing is not None and existing[0] == settings:
+            return existing[1]
+        if existing is not None:
+            existing[1].close()
+        writer = CaptureWriter(uri, sample_percent=capture.sample_percent)
+        writer.start()
+        self._captures[spec.name] = (settings, writer)
+        return writer
 
     def _write(
         self, record: ResourceRecord, spec: Endpoint, status: dict[str, VariantStatus], decisions: list[dict[str, Any]]
     ) -> None:
         serving = [s for name, s in status.items() if name != SHADOW]
         ready = sum(1 for s in serving for r in s.replicas if r.state == "Ready")
-        updating = any(r.revision != s.revision for s in serving for r in s.replicas)
+        updating = any(r.revision != s.revision and s.rolled_back != s.revision for s in serving for r in s.replicas)
+        rolled_back = [s for s in serving if s.rolled_back and s.rolled_back == s.revision]
         failed = [s for s in serving if s.failures >= MAX_START_FAILURES]
         if failed and not ready:
             state, message = EndpointState.FAILED, failed[0].message
         elif updating or failed:
-            state, message = EndpointState.UPDATING, (failed[0].message if failed else "rolling to a new model")
+            rolling = next(
+                (f"rolling out: {s.message}" for s in serving if s.rollout and s.message), "rolling to a new model"
+            )
+            state, message = EndpointState.UPDATING, (failed[0].message if failed else rolling)
+        elif ready and rolled_back:
+            state, message = EndpointState.IN_SERVICE, rolled_back[0].message
         elif ready or all(s.desired == 0 for s in serving):
             state, message = (
                 EndpointState.IN_SERVICE,
@@ -402,4 +499,7 @@ class EndpointReconciler:
             for replica in VariantStatus.from_dict(data).replicas:
                 self._stop(replica)
         self.ctx.routes.remove(record.name)
+        captured = self._captures.pop(record.name, None)
+        if captured is not None:
+            captured[1].close()
         self.ctx.store.delete(record.uid)

@@ -157,6 +157,8 @@ class ReplicaApp:
             predictions = await self.predict(data)
             out = encode_v2(predictions, model_name=self.name, model_version=self.version, request_id=meta.get("id"))
             await _respond(send, 200, out)
+        elif method == "GET" and path == "/stats":
+            await _respond(send, 200, json.dumps(self.stats()).encode())
         elif method == "GET" and path in ("/ping", "/v2/health/live", "/v2/health/ready"):
             await _respond(send, 200, b"{}")
         elif method == "GET" and path.startswith("/v2/models/"):
@@ -165,6 +167,10 @@ class ReplicaApp:
             await _respond(
                 send, 404, json.dumps({"error": {"code": "NOT_FOUND", "message": f"no route {path}"}}).encode()
             )
+
+    def stats(self) -> dict[str, Any]:
+        batching = dict(self.batcher.stats) if self.batcher is not None else {}
+        return {"requests": self.requests, "mean_batch_size": batching.get("mean_batch_rows"), "batching": batching}
 
     def _metadata(self, ready: bool) -> bytes:
         if ready:

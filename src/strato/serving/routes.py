@@ -9,12 +9,15 @@ counters on it survive republishing.
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 @dataclass(eq=False)
@@ -25,22 +28,36 @@ class ReplicaRoute:
     port: int
     in_flight: int = 0
     pool: Any = None  # the router's connection pool to this replica, made on first use
+    version: str | None = None  # the model version it serves (data capture records it)
     broken: bool = False  # the router could not reach it; skipped until the reconciler replaces it
 
 
 @dataclass
 class VariantStats:
+    """Counted on the request path with plain integer arithmetic; Prometheus reads them at scrape time
+    (``server/observability.py``), so a request pays no metrics library."""
+
     requests: int = 0
     errors: int = 0  # 5xx answers and failed forwards
     rejected: int = 0  # 429: every replica was saturated
     latencies: list[float] = field(default_factory=list)  # seconds, the most recent ones
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))  # per bucket, +Inf last
+    latency_sum: float = 0.0
 
     def observe(self, seconds: float, error: bool) -> None:
         self.requests += 1
         self.errors += int(error)
+        self.latency_sum += seconds
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.latencies.append(seconds)
         if len(self.latencies) > 2048:
             del self.latencies[:1024]
+
+    def p99(self) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 @dataclass
@@ -53,6 +70,7 @@ class EndpointRoutes:
     max_payload: int = 6 * 1024**2
     shadow: list[ReplicaRoute] = field(default_factory=list)
     shadow_share: float = 0.0
+    capture: Any = None  # a CaptureWriter when data capture is on
 
 
 class RouteTable:
@@ -62,6 +80,7 @@ class RouteTable:
         self.waiting: dict[str, int] = {}  # endpoint -> requests held for a replica
         self.last_request: dict[str, float] = {}
         self.shadow: dict[str, list[int]] = {}  # endpoint -> [compared, agreed]
+        self.cold_starts: dict[tuple[str, str], int] = {}  # (endpoint, variant) -> replicas started from none
         self.clock = clock
         self.rng = rng or random.Random()
         self._lock = threading.Lock()  # for the counters the reconciler reads
@@ -69,6 +88,15 @@ class RouteTable:
 
     def publish(self, routes: EndpointRoutes) -> None:
         self._routes[routes.name] = routes
+
+    def close(self) -> None:
+        """Flush and stop every endpoint's data capture (the control plane is stopping)."""
+        for routes in list(self._routes.values()):
+            if routes.capture is not None:
+                routes.capture.close()
+
+    def names(self) -> list[str]:
+        return sorted(self._routes)
 
     def remove(self, name: str) -> None:
         self._routes.pop(name, None)

@@ -15,12 +15,13 @@ batching: {enabled: true, max_batch_size: 32, max_wait: 10ms}
 autoscaling: {target_in_flight: 4, upscale_delay: 0s, downscale_delay: 60s, idle_timeout: 5m}
 data_capture: {enabled: true, sample_percent: 10}
 limits: {timeout: 60s, max_payload: 6Mi, max_in_flight: 64}
+rollout: {strategy: canary, canary_percent: 10, interval: 2m, max_error_rate: 0.02, max_p99: 200ms}
 warm_pool: {keep_alive: 10m}          # the default; false starts every replica cold
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -104,6 +105,18 @@ class DataCapture(StrictModel):
     destination: str | None = Field(None, description="lake table; default endpoint-<name>-capture")
 
 
+class Rollout(StrictModel):
+    """How a variant moves to a new model or settings (``serving/rollout.py``)."""
+
+    strategy: Literal["all_at_once", "canary", "linear"] = "all_at_once"
+    canary_percent: float = Field(10.0, gt=0, lt=100)
+    step_percent: float = Field(25.0, gt=0, le=100)
+    interval: Duration = Field(60.0, description="how long each stage bakes")
+    max_error_rate: float = Field(0.05, ge=0, le=1, description="of the new revision's requests; above: roll back")
+    max_p99: Duration | None = Field(None, description="the new revision's p99 latency; above: roll back")
+    min_requests: int = Field(20, ge=1, description="answers needed before judging")
+
+
 class Limits(StrictModel):
     timeout: Duration = Field(60.0, description="per request, at the router")
     max_payload: Memory = Field(6 * 1024**2, description="request body; larger gets 413 (SageMaker: 6 MB)")
@@ -121,6 +134,7 @@ class Endpoint(ResourceSpec):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     data_capture: DataCapture = Field(default_factory=DataCapture)
     limits: Limits = Field(default_factory=Limits)
+    rollout: Rollout = Field(default_factory=Rollout)
     compute: str | None = Field(None, description="compute backend; default the workspace's")
     warm_pool: WarmPool | None = Field(
         default_factory=lambda: WarmPool(keep_alive=600.0),
