@@ -1,6 +1,7 @@
 """The quickstart story so far: train a real scikit-learn model as a managed training job (an MLflow
-run), register its model and approve it against an approval policy, then train on (simulated) spot
-capacity, get interrupted once, and resume from the checkpoint.
+run), register its model and approve it against an approval policy, deploy it as an endpoint and
+invoke it, score the data set with a batch transform job, then train on (simulated) spot capacity, get
+interrupted once, and resume from the checkpoint.
 
     make quickstart        # or: .venv/bin/python examples/quickstart.py
 
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from sklearn.datasets import load_iris
 
 import strato
 
@@ -62,6 +64,7 @@ def main() -> int:
     console.print(f"[bold]model[/] {job.model_uri}")
     if job.status == "Completed" and job.data["status"].get("tracking"):
         register_and_approve(client, job)
+        serve_and_score(client)
     spot_job = spot_run(client)
     console.print("The control plane keeps running; `strato get jobs` lists jobs, `strato down` stops it.")
     return 0 if job.status == spot_job.status == "Completed" else 1
@@ -87,6 +90,31 @@ def register_and_approve(client: strato.Client, job: strato.Job) -> None:
     decision = client.models.approve("iris-quickstart", number, reason="quickstart: passes the accuracy gate")
     console.print(f"approved: {decision['message']}")
     console.print("load it with mlflow.pyfunc.load_model('models:/iris-quickstart@champion')")
+
+
+def serve_and_score(client: strato.Client) -> None:
+    """Deploy the approved model (the ``champion`` alias) as an endpoint, invoke it, then score the
+    whole data set with a batch transform job."""
+    champion = "models:/iris-quickstart@champion"
+    client.endpoints.apply(strato.Endpoint(name="iris-quickstart", variants=[{"model": champion}]))
+    with console.status("deploying endpoint iris-quickstart"):
+        endpoint = client.endpoints.wait("iris-quickstart", timeout=300)
+    console.print(f"[bold]endpoint[/] {endpoint['status']['url']}")
+    frame = load_iris(as_frame=True).frame.drop(columns=["target"])
+    request = {"dataframe_split": {"columns": list(frame.columns), "data": frame.iloc[[0, 75, 149]].values.tolist()}}
+    answer = client.endpoints.invoke("iris-quickstart", request)
+    console.print(f"  3 flowers -> classes {answer['predictions']}")
+
+    data = Path(tempfile.mkdtemp(prefix="strato-quickstart-")) / "iris.parquet"
+    frame.to_parquet(data)
+    name = f"iris-scores-{time.strftime('%Y%m%d-%H%M%S')}"
+    client.batch.submit(strato.BatchTransformJob(name=name, model=champion, input=str(data),
+                                                 join_input="all", batch_size=50))  # fmt: skip
+    with console.status(f"batch transform {name}"):
+        scored = client.batch.wait(name, timeout=300)
+    console.print(
+        f"[bold]batch transform[/] {name}: {scored['status']['state']}: {scored['status'].get('message', '')}"
+    )
 
 
 def spot_run(client: strato.Client) -> strato.Job:

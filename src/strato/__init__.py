@@ -21,6 +21,8 @@ _EXPORTS = {
     "Job": "strato.client",
     "TrainingJob": "strato.specs",
     "TuningJob": "strato.specs",
+    "Endpoint": "strato.specs",
+    "BatchTransformJob": "strato.specs",
     "Tuning": "strato.client",
     "Resources": "strato.specs",
     "MetricDefinition": "strato.specs",
@@ -32,7 +34,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BatchTransformJob",
     "Client",
+    "Endpoint",
     "Job",
     "MetricDefinition",
     "Resources",

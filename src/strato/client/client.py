@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from strato.client.batch import BatchClient
 from strato.client.endpoints import EndpointsClient
 from strato.client.http import Transport
 from strato.client.jobs import JobsClient
@@ -16,6 +17,7 @@ from strato.client.tuning import TuningClient
 from strato.config import load_settings
 from strato.errors import Timeout
 from strato.specs import ResourceSpec, TrainingJob, TuningJob, parse_spec
+from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.endpoint import Endpoint
 
 
@@ -28,6 +30,7 @@ class Client:
         self.lineage = LineageClient(self.transport)
         self.models = ModelsClient(self.transport)
         self.endpoints = EndpointsClient(self.transport)
+        self.batch = BatchClient(self.transport)
 
     def apply(self, spec: ResourceSpec | dict[str, Any], *, base_dir: str | Path = ".") -> dict[str, Any]:
         """Create any resource from a spec object or a dict (what a YAML document holds)."""
@@ -37,6 +40,8 @@ class Client:
             return self.jobs.submit(spec, base_dir=base_dir).data
         if isinstance(spec, TuningJob):  # uploads its template's local code and inputs first
             return self.tuning.submit(spec, base_dir=base_dir).data
+        if isinstance(spec, BatchTransformJob):  # local model, input and output, relative to the spec file
+            return self.batch.submit(spec, base_dir=base_dir)
         if isinstance(spec, Endpoint):  # local model directories, relative to the spec file
             return self.endpoints.apply(spec, base_dir=base_dir)
         return dict(self.transport.json("POST", "/api/v1/apply", json=spec.model_dump(mode="json"))["resource"])

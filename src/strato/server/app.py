@@ -18,7 +18,7 @@ from strato.server.errors import install_error_handlers
 from strato.server.mlflow_proxy import MlflowProxy
 from strato.server.observability import Metrics
 from strato.server.platform import Platform
-from strato.server.routers import artifacts, health, jobs, lineage, models, resources, tuning
+from strato.server.routers import artifacts, batch, health, jobs, lineage, models, resources, tuning
 from strato.server.waiters import ChangeWaiters
 
 
@@ -70,6 +70,7 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     protected = [Depends(authenticate)]
     app.include_router(jobs.router, dependencies=protected)
     app.include_router(tuning.router, dependencies=protected)
+    app.include_router(batch.router, dependencies=protected)
     app.include_router(artifacts.router, dependencies=protected)
     app.include_router(lineage.router, dependencies=protected)
     app.include_router(models.router, dependencies=protected)  # before resources: /api/v1/{kind} would take it

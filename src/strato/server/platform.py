@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from strato.batch.reconciler import BatchContext, BatchTransformReconciler
+from strato.batch.service import BatchTransformService
 from strato.compute import create_backend
 from strato.compute.base import ComputeBackend
 from strato.config import Settings
@@ -16,11 +19,12 @@ from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
 from strato.registry.service import RegistryService
 from strato.server.auth import ensure_token
-from strato.serving.reconciler import EndpointContext, EndpointReconciler
+from strato.serving.reconciler import EndpointContext, EndpointReconciler, passed_env
 from strato.serving.routes import RouteTable
 from strato.serving.service import EndpointService
 from strato.specs import KINDS, TrainingJob, TuningJob
 from strato.specs.approval_policy import ApprovalPolicy
+from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.endpoint import Endpoint
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
@@ -30,6 +34,12 @@ from strato.tracking.tracker import Tracker
 from strato.tuning.reconciler import TuningContext, TuningJobReconciler
 from strato.tuning.service import TuningService
 from strato.tuning.study import Studies
+
+
+def _local_root(settings: Settings) -> Path:
+    """Where local outputs go: the artifact store when it is a local directory, else the home."""
+    url = settings.resolved_artifact_url
+    return Path(url.removeprefix("file://")) if "://" not in url.removeprefix("file://") else settings.home
 
 
 def _timer(delay: float, callback: Any) -> None:
@@ -63,6 +73,7 @@ class Platform:
     tracker: Tracker | None  # every job's MLflow run
     registry: RegistryService  # the model registry (answers a clear error while tracking is off)
     endpoints: EndpointService
+    batch: BatchTransformService
     routes: RouteTable  # the endpoint router's table, written by the endpoint reconciler
 
     @classmethod
@@ -115,15 +126,26 @@ class Platform:
             lake_root=settings.resolved_lake_url,
             wake_soon=lambda delay: _timer(delay, wake),
         )
+        batch_ctx = BatchContext(
+            store=store,
+            backend=backend,
+            resolve_model=registry.resolve_model,
+            model_env=endpoint_ctx.model_env,
+            cache_dir=endpoint_ctx.cache_dir,
+            default_output=lambda name: str(_local_root(settings) / "batch" / name),
+            passed_env=passed_env,
+        )
         reconcilers: list[Reconciler] = [
             TrainingJobReconciler(ctx),
             TuningJobReconciler(tuning_ctx),
             EndpointReconciler(endpoint_ctx),
+            BatchTransformReconciler(batch_ctx),
         ]
         loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
         tuning = TuningService(store, jobs, ctx.secrets, wake=wake)
         endpoints = EndpointService(store, backend, wake=wake)
+        batch = BatchTransformService(store, backend, wake=wake)
         return cls(
             settings=settings,
             store=store,
@@ -138,11 +160,13 @@ class Platform:
                 TuningJob.KIND: tuning,
                 ApprovalPolicy.KIND: registry.policies,
                 Endpoint.KIND: endpoints,
+                BatchTransformJob.KIND: batch,
             },
             tracking=tracking,
             tracker=tracker,
             registry=registry,
             endpoints=endpoints,
+            batch=batch,
             routes=routes,
         )
 

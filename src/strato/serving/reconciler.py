@@ -122,7 +122,7 @@ def canary_key(variant: str) -> str:
     return f"{variant}:canary"
 
 
-def _passed_env() -> dict[str, str]:
+def passed_env() -> dict[str, str]:
     """What a replica takes from the control plane's environment: where Python finds things, and where
     warm pools live."""
     names = ("PATH", "HOME", "LANG", "PYTHONPATH", "STRATO_WARM_DIR")
@@ -359,7 +359,7 @@ class EndpointReconciler:
             command += ["--warm-keep-alive", str(spec.warm_pool.keep_alive)]
         task = TaskSpec(
             command=command,
-            env={"PYTHONUNBUFFERED": "1", **_passed_env(), **env},
+            env={"PYTHONUNBUFFERED": "1", **passed_env(), **env},
             secret_env=secret_env,
             resources=TaskResources(cpus=plan.resources.cpus, memory=plan.resources.memory, gpus=plan.resources.gpus),
             labels={"strato.kind": Endpoint.KIND, "strato.name": spec.name, "strato.variant": plan.name},

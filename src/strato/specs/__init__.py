@@ -1,6 +1,8 @@
 """Resource specs: pydantic models users write as YAML or build in Python."""
 
 from strato.specs.base import Resources, ResourceSpec
+from strato.specs.batch_transform import BatchTransformJob
+from strato.specs.endpoint import Endpoint
 from strato.specs.kinds import KINDS, spec_class
 from strato.specs.loader import load_yaml_file, load_yaml_text, parse_spec
 from strato.specs.spot import InterruptionModel, RecoveryPolicy, SpotPolicy
@@ -9,7 +11,9 @@ from strato.specs.tuning_job import EarlyStopping, Objective, Parameter, TrialTe
 
 __all__ = [
     "KINDS",
+    "BatchTransformJob",
     "EarlyStopping",
+    "Endpoint",
     "InterruptionModel",
     "MetricDefinition",
     "Objective",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from strato._registry import Registry
 from strato.specs.approval_policy import ApprovalPolicy
 from strato.specs.base import ResourceSpec
+from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.endpoint import Endpoint
 from strato.specs.training_job import TrainingJob
 from strato.specs.tuning_job import TuningJob
@@ -13,6 +14,9 @@ KINDS: Registry[type[ResourceSpec]] = Registry("resource kind")
 KINDS.register("TrainingJob", "trainingjobs", "job", "jobs")(TrainingJob)
 KINDS.register("TuningJob", "tuningjobs", "tuningjob", "tuning", "tunings")(TuningJob)
 KINDS.register("Endpoint", "endpoints", "endpoint", "ep")(Endpoint)
+KINDS.register("BatchTransformJob", "batchtransformjobs", "batchtransformjob", "batch", "transform", "transforms")(
+    BatchTransformJob
+)
 KINDS.register("ApprovalPolicy", "approvalpolicies", "approvalpolicy", "policy", "policies")(ApprovalPolicy)
 
 

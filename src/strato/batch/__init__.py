@@ -1,0 +1,1 @@
+"""Batch inference: score a whole data set with a model offline (``python -m strato.batch.worker``)."""
