@@ -3,7 +3,11 @@ database per test session on the real server at 127.0.0.1:5432."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,3 +43,15 @@ def postgres_url() -> Iterator[str]:
     yield f"postgresql+psycopg://{base.removeprefix('postgresql://')}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def warm_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Warm pools of this test only (control planes started here pass it to their tasks), stopped after it."""
+    path = Path(tempfile.mkdtemp(prefix="sw-"))  # short: a Unix socket path has ~100 characters
+    monkeypatch.setenv("STRATO_WARM_DIR", str(path))
+    yield path
+    for lock in path.glob("*.lock"):  # pools end themselves when idle; a test does not wait for that
+        with contextlib.suppress(ValueError, ProcessLookupError):
+            os.kill(int(lock.read_text().strip()), signal.SIGKILL)
+    shutil.rmtree(path, ignore_errors=True)

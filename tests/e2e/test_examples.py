@@ -14,15 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_quickstart_trains_and_reports(tmp_path: Path) -> None:
+def test_quickstart_trains_and_reports(tmp_path: Path, warm_dir: Path) -> None:
     env = {**os.environ, "STRATO_HOME": str(tmp_path / "home"), "STRATO_PORT": "0"}
     env.pop("STRATO_URL", None)
+    cli = [sys.executable, "-m", "strato.cli.main"]
     try:
         result = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], env=env,
-                                capture_output=True, text=True, timeout=300)
-    finally:
-        subprocess.run([sys.executable, "-m", "strato.cli.main", "down", "--home", str(tmp_path / "home")],
-                       capture_output=True, timeout=60)
+                                capture_output=True, text=True, timeout=420)
+    finally:  # the endpoint's replicas would outlive the control plane (a restarted one re-adopts them)
+        subprocess.run([*cli, "delete", "endpoint", "iris-quickstart"], env=env, capture_output=True, timeout=60)
+        subprocess.run([*cli, "down", "--home", str(tmp_path / "home")], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert ": Completed" in out
@@ -34,3 +35,7 @@ def test_quickstart_trains_and_reports(tmp_path: Path) -> None:
     assert re.search(r"spot job digits-spot-\S+: Completed after 2 attempts", out)
     assert "attempt 1: Interrupted" in out and "attempt 2: Succeeded" in out
     assert re.search(r"resumed from epoch [1-9]", out)
+    # The approved model behind an endpoint, then a batch transform over the data set.
+    assert re.search(r"endpoint http://127\.0\.0\.1:\d+/endpoints/iris-quickstart/invocations", out)
+    assert "3 flowers -> classes [0, 1, 2]" in out
+    assert re.search(r"batch transform iris-scores-\S+: Completed: scored 150 rows \(0 bad\)", out)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,14 +39,3 @@ def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     with control_plane(tmp_path_factory.mktemp("shared") / "home") as running:
         yield running
 
-
-@pytest.fixture
-def warm_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Warm pools of this test only (control planes started here pass it to their tasks), stopped after it."""
-    path = Path(tempfile.mkdtemp(prefix="sw-"))  # short: a Unix socket path has ~100 characters
-    monkeypatch.setenv("STRATO_WARM_DIR", str(path))
-    yield path
-    for lock in path.glob("*.lock"):  # pools end themselves when idle; a test does not wait for that
-        with contextlib.suppress(ValueError, ProcessLookupError):
-            os.kill(int(lock.read_text().strip()), signal.SIGKILL)
-    shutil.rmtree(path, ignore_errors=True)
