@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                 autoscaling={"idle_timeout": "1s", "downscale_delay": 0},
             ))  # fmt: skip
             deadline = time.monotonic() + 120
-            while client.endpoints.get("iris")["status"]["variants"]["default"]["replicas"]:
+            while not scaled_to_zero(client.endpoints.get("iris")):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the endpoint did not scale to zero")
                 time.sleep(0.1)
@@ -310,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
                 os.kill(int(lock.read_text().strip()), signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
     return report(started, points, batching, cold)
+
+
+def scaled_to_zero(endpoint: dict[str, Any]) -> bool:
+    variant = endpoint["status"].get("variants", {}).get("default")
+    return bool(variant) and variant["desired"] == 0 and not variant["replicas"]
 
 
 def delete(client: Any, name: str) -> None:

@@ -108,6 +108,21 @@ class RegistryService:
         mv = self.catalog.version(name, ref)
         return f"models:/{name}/{mv.version}", str(mv.version)
 
+    def record_shadow_comparison(self, model: str, compared: int, agreed: int) -> None:
+        """Log how often a shadow model agreed with production on its version's run, as the metrics
+        ``shadow:agreement`` and ``shadow:compared``: an approval policy gates on them like on any
+        metric (``shadow:agreement >= 0.95``)."""
+        pinned, version = self.resolve_model(model)
+        if version is None:
+            return  # not a registry version: nothing to record it on
+        name = pinned[len("models:/") :].rsplit("/", 1)[0]
+        mv = self.catalog.version(name, version)
+        if not mv.run_id:
+            return
+        client = self.ctx.mlflow.client()
+        client.log_metric(mv.run_id, "shadow:agreement", agreed / compared if compared else 0.0)
+        client.log_metric(mv.run_id, "shadow:compared", float(compared))
+
     # Aliases, tags, descriptions --------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: str, actor: str = "unknown") -> dict[str, Any]:
         return self._set_alias(name, _alias(alias), version, actor, "")

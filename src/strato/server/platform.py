@@ -124,6 +124,7 @@ class Platform:
             cache_dir=settings.home / "model-cache",
             public_url=settings.resolved_url,
             lake_root=settings.resolved_lake_url,
+            report_shadow=registry.record_shadow_comparison if tracking is not None else lambda *_: None,
             wake_soon=lambda delay: _timer(delay, wake),
         )
         batch_ctx = BatchContext(

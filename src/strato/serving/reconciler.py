@@ -50,6 +50,8 @@ STOP_GRACE = 30.0  # seconds a replica leaving the table has to finish its reque
 SHADOW = "shadow"
 DECISIONS_KEPT = 20
 READY_POLL = 0.05  # seconds between looks at a starting replica
+SHADOW_MIN_COMPARED = 20  # answers compared before the agreement is worth recording
+SHADOW_REPORT_EVERY = 10.0  # seconds between records of a shadow comparison
 
 
 class EndpointState:
@@ -72,6 +74,7 @@ class EndpointContext:
     lake_root: str = ""  # where data capture tables go by default
     clock: Callable[[], float] = time.time
     wake_soon: Callable[[float], None] = lambda delay: None  # another pass after ``delay`` seconds
+    report_shadow: Callable[[str, int, int], None] = lambda model, compared, agreed: None  # to the registry
     ping: Callable[[int], bool] = field(default=lambda port: _ping(port))  # is a replica on this port serving?
 
 
@@ -158,6 +161,7 @@ class EndpointReconciler:
         self.ctx = ctx
         self._live: dict[str, ReplicaRoute] = {}  # replica id -> its route object (keeps router counters)
         self._captures: dict[str, tuple[tuple[str, float], CaptureWriter]] = {}  # endpoint -> (settings, writer)
+        self._shadow_reported: dict[str, tuple[int, float]] = {}  # endpoint -> (compared, when) last reported
 
     def begin_pass(self) -> None:
         pass
@@ -198,6 +202,8 @@ class EndpointReconciler:
         revision = _revision(model, plan, spec)
         if model and revision != current.revision:
             current.model, current.version, current.revision, current.failures = model, version, revision, 0
+            if plan.name == SHADOW:
+                self.ctx.routes.shadow.pop(spec.name, None)  # a new shadow model is compared from scratch
         self._observe(current)
         now = self.ctx.clock()
         name = spec.name
@@ -483,6 +489,8 @@ class EndpointReconciler:
                 next((s.message for s in serving if s.message), "starting replicas"),
             )
         shadow = self.ctx.routes.shadow.get(spec.name)
+        if shadow and SHADOW in status:
+            self._report_shadow(spec.name, status[SHADOW].model, shadow[0], shadow[1])
         body = {
             "variants": {name: {**asdict(s)} for name, s in status.items()},
             "decisions": decisions,
@@ -493,6 +501,19 @@ class EndpointReconciler:
         if body == record.status and state == record.state:
             return
         self.ctx.store.update_status(record.uid, body, Transition(state, reason=state, message=message))
+
+    def _report_shadow(self, name: str, model: str, compared: int, agreed: int) -> None:
+        """Tell the registry how often the shadow model agreed with production (so an approval policy can
+        gate on ``shadow:agreement``), at most every ``SHADOW_REPORT_EVERY`` seconds and when it changed."""
+        last = self._shadow_reported.get(name)
+        now = self.ctx.clock()
+        if compared < SHADOW_MIN_COMPARED or (last and (last[0] == compared or now - last[1] < SHADOW_REPORT_EVERY)):
+            return
+        self._shadow_reported[name] = (compared, now)
+        try:
+            self.ctx.report_shadow(model, compared, agreed)
+        except Exception as exc:  # the registry may be down or off: the comparison stays in the status
+            log.warning("endpoint %s: could not record the shadow comparison of %s: %s", name, model, exc)
 
     def _delete(self, record: ResourceRecord) -> None:
         for data in record.status.get("variants", {}).values():

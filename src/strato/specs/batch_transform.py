@@ -7,7 +7,7 @@ name: score-iris
 model: models:/iris@champion        # a version, an alias (resolved when the job starts) or a directory
 input: ./data/iris.parquet          # a Parquet file or directory, or a CSV file with a header
 output: ./scored                    # default: <artifacts>/batch/<name>
-batch_size: 1024                    # rows per part (the unit of progress and of resumption)
+batch_size: 10000                   # rows per part (the unit of progress and of resumption)
 workers: 2                          # worker processes sharing the parts
 join_input: all                     # none | all | [col, col]: input columns kept beside the predictions
 resources: {cpus: 1, memory: 1Gi}   # per worker
@@ -35,7 +35,7 @@ class BatchTransformJob(ResourceSpec):
     input: str = Field(min_length=1, description="a Parquet file or directory, or a CSV file with a header row")
     input_format: Literal["auto", "parquet", "csv"] = "auto"
     output: str | None = Field(None, description="directory of the output parts; default <artifacts>/batch/<name>")
-    batch_size: int = Field(1024, ge=1, le=10_000_000, description="rows per part")
+    batch_size: int = Field(10_000, ge=1, le=10_000_000, description="rows per part (progress, resumption)")
     workers: int = Field(1, ge=1, le=256)
     join_input: Literal["none", "all"] | list[str] = "none"
     prediction_column: str = Field("prediction", min_length=1, max_length=255)
