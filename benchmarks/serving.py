@@ -53,7 +53,7 @@ import httpx
 
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 BODY = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[6.7, 3.0, 5.2, 2.3]]}})
-GOALS = {"vs_mlflow": 5.0, "vs_bare": 0.5, "p50_added_ms": 1.0, "batching": 3.0, "cold_start_s": 1.5}
+GOALS = {"vs_mlflow": 5.0, "vs_bare": 0.5, "p50_added_ms": 1.0, "batching": 3.0, "cold_start_s": 1.5, "capture": 0.05}
 
 
 @dataclass
@@ -64,6 +64,8 @@ class Point:
     p50_ms: float
     p99_ms: float
     errors: int
+    non_2xx: int = 0
+    timeouts: int = 0
 
 
 def free_port() -> int:
@@ -164,10 +166,10 @@ def wrk(url: str, concurrency: int, duration: float, script: Path) -> Point:
 
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    failed = int(errors.group(1)) if errors else 0
-    if socket_errors:
-        failed += sum(int(g) for g in socket_errors.groups())
-    return Point("", concurrency, rps, percentile("50"), percentile("99"), failed)
+    non_2xx = int(errors.group(1)) if errors else 0
+    failed = non_2xx + (sum(int(g) for g in socket_errors.groups()) if socket_errors else 0)
+    timeouts = int(socket_errors.group(4)) if socket_errors else 0
+    return Point("", concurrency, rps, percentile("50"), percentile("99"), failed, non_2xx, timeouts)
 
 
 def load_points(name: str, url: str, args: argparse.Namespace, script: Path) -> list[Point]:
@@ -269,6 +271,26 @@ def main(argv: list[str] | None = None) -> int:
             ))  # fmt: skip
             wait_until_serving(client, "iris", batched)
             points += load_points(name, f"{info.url}/endpoints/iris/invocations", args, script)
+        # Data capture of every request (sampled and queued on the request path, written by a thread),
+        # alternating with capture off on the same replica (capture is the router's: no restart).
+        capture: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(2):
+            for on in (False, True):
+                client.endpoints.apply(Endpoint(name="iris", variants=[{"model": str(models["iris"])}],
+                                                data_capture={"enabled": on}))  # fmt: skip
+                wait_until_serving(client, "iris", False)
+                wait_until_capture(client, "iris", on)
+                capture[on].append(wrk(f"{info.url}/endpoints/iris/invocations", 16, args.duration, script).rps)
+        print(f"  data capture at c=16: {statistics.median(capture[True]):.0f} req/s on, "
+              f"{statistics.median(capture[False]):.0f} off", flush=True)  # fmt: skip
+        # Overload: far more concurrent requests than the replica may hold; the router answers 429 at once.
+        client.endpoints.apply(Endpoint(name="iris", variants=[{"model": str(models["iris"])}],
+                                        limits={"max_in_flight": 8}))  # fmt: skip
+        wait_until_serving(client, "iris", False)
+        overload = wrk(f"{info.url}/endpoints/iris/invocations", 256, args.duration, script)
+        overload.server = "strato, overloaded"
+        print(f"  overload c=256, max_in_flight 8: {overload.rps:.0f} answers/s, {overload.non_2xx} non-2xx (429), "
+              f"p99 {overload.p99_ms:.1f} ms, {overload.timeouts} timeouts", flush=True)  # fmt: skip
         delete(client, "iris")  # one replica at a time on 2 cores
         for batched in (False, True):
             client.endpoints.apply(Endpoint(
@@ -309,7 +331,19 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(lock.read_text().strip()), signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
-    return report(started, points, batching, cold)
+    return report(started, points, batching, cold, overload, capture)
+
+
+def wait_until_capture(client: Any, name: str, on: bool) -> None:
+    """Until the router has the spec's data capture setting (published by the reconciler's next pass)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        endpoint = client.endpoints.get(name)
+        if endpoint["spec"]["data_capture"]["enabled"] == on and endpoint["status"]["state"] == "InService":
+            time.sleep(0.5)  # the pass that published the routes has run; give the next one room
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"endpoint {name} did not take data capture {on}")
 
 
 def scaled_to_zero(endpoint: dict[str, Any]) -> bool:
@@ -340,7 +374,14 @@ def wait_until_serving(client: Any, name: str, batched: bool) -> None:
     raise RuntimeError(f"endpoint {name} did not come into service: {client.endpoints.get(name)['status']}")
 
 
-def report(started: str, points: list[Point], batching: dict[str, Point], cold: dict[str, list[float]]) -> int:
+def report(
+    started: str,
+    points: list[Point],
+    batching: dict[str, Point],
+    cold: dict[str, list[float]],
+    overload: Point,
+    capture: dict[bool, list[float]],
+) -> int:
     def at(server: str, c: int) -> Point:
         return next(p for p in points if p.server == server and p.concurrency == c)
 
@@ -375,8 +416,16 @@ def report(started: str, points: list[Point], batching: dict[str, Point], cold: 
             print(f"cold start to first answer, {name}: median {statistics.median(values):.2f} s over {len(values)}")
     if cold["strato"]:
         verdicts.append(statistics.median(cold["strato"]) <= GOALS["cold_start_s"])
+    print(f"overload (c=256 against max_in_flight 8): {overload.rps:.0f} answers/s of which {overload.non_2xx} were "
+          f"429 over the run, p99 {overload.p99_ms:.1f} ms, {overload.timeouts} timeouts")  # fmt: skip
+    verdicts.append(overload.timeouts == 0 and overload.p99_ms < 1000)
+    cost = 1 - statistics.median(capture[True]) / statistics.median(capture[False])
+    print(f"data capture of every request at c=16: {statistics.median(capture[True]):.0f} req/s against "
+          f"{statistics.median(capture[False]):.0f} without, {cost:.1%} slower (goal <= {GOALS['capture']:.0%})")
+    verdicts.append(cost <= GOALS["capture"])
     passed = all(verdicts)
-    print(f"\nGoals (5x mlflow and 0.5x bare at c>=16, +1 ms p50 at c=1, 3x batching, cold start <= 1.5 s): "
+    print(f"\nGoals (5x mlflow and 0.5x bare at c>=16, +1 ms p50 at c=1, 3x batching, cold start <= 1.5 s, "
+          f"overload answered with 429s: p99 < 1 s, no timeouts, data capture <= 5%): "
           f"{'PASS' if passed else 'FAIL'}")  # fmt: skip
     return 0 if passed else 1
 

@@ -45,13 +45,23 @@ def postgres_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def warm_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Warm pools of this test only (control planes started here pass it to their tasks), stopped after it."""
+@contextlib.contextmanager
+def warm_pools() -> Iterator[Path]:
+    """Warm pools of one test or module only (control planes started inside pass the directory to their
+    tasks), stopped at the end: pools end themselves when idle, a test does not wait for that."""
     path = Path(tempfile.mkdtemp(prefix="sw-"))  # short: a Unix socket path has ~100 characters
-    monkeypatch.setenv("STRATO_WARM_DIR", str(path))
-    yield path
-    for lock in path.glob("*.lock"):  # pools end themselves when idle; a test does not wait for that
-        with contextlib.suppress(ValueError, ProcessLookupError):
-            os.kill(int(lock.read_text().strip()), signal.SIGKILL)
-    shutil.rmtree(path, ignore_errors=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STRATO_WARM_DIR", str(path))
+        try:
+            yield path
+        finally:
+            for lock in path.glob("*.lock"):
+                with contextlib.suppress(ValueError, ProcessLookupError):
+                    os.kill(int(lock.read_text().strip()), signal.SIGKILL)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def warm_dir() -> Iterator[Path]:
+    with warm_pools() as path:
+        yield path

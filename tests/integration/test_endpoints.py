@@ -355,3 +355,28 @@ def test_data_capture_lands_in_a_delta_table_off_the_request_path(
         "predictions": [0, 2]
     }
     assert frame["request_content_type"].iloc[-1] == "text/csv" and (frame["latency_ms"] > 0).all()
+
+
+def test_a_slow_client_does_not_hold_up_others(plane: tuple[Settings, Client], models: dict[str, Path]) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    _, client = plane
+    apply(client, name="iris", variants=[{"model": str(models["logistic"])}])
+    in_service(client, "iris")
+    address = urlsplit(client.url)
+    slow = socket.create_connection((address.hostname, address.port))
+    try:  # headers and a tenth of the body, then nothing: the router is waiting for the rest
+        body = json.dumps(SPLIT).encode()
+        head = "POST /endpoints/iris/invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        slow.sendall(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body[: len(body) // 10])
+        answers = [invoke(client.url, "iris", SPLIT) for _ in range(20)]  # meanwhile, others are answered
+        assert [a.status_code for a in answers] == [200] * 20
+        slow.sendall(body[len(body) // 10 :])  # the slow one finishes and is answered too
+        slow.settimeout(30)
+        reply = b""
+        while b"]}" not in reply and (chunk := slow.recv(65536)):
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200") and b'"predictions":[0,2]' in reply.replace(b" ", b"")
+    finally:
+        slow.close()

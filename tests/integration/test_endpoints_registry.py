@@ -5,7 +5,6 @@ the shadow version's run where an approval policy gates on it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 from strato.client import Client
 from strato.errors import StratoError
 from strato.specs.endpoint import Endpoint
+from tests.conftest import warm_pools
 from tests.helpers import wait_until
 from tests.integration.conftest import control_plane
 
@@ -52,7 +52,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     from sklearn.linear_model import LogisticRegression
 
     home = tmp_path_factory.mktemp("endpoints-registry") / "home"
-    with control_plane(home, tracking=True) as (_, client):
+    with warm_pools(), control_plane(home, tracking=True) as (_, client):
         wait_until(
             lambda: httpx.get(f"{client.url}/healthz", timeout=10).json()["tracking"]["state"] == "ready",
             timeout=180, interval=0.2, what="MLflow ready",
@@ -73,7 +73,7 @@ def invoke(client: Client, name: str) -> Any:
     return httpx.post(f"{client.url}/endpoints/{name}/invocations", json=SPLIT, timeout=60).json()["predictions"]
 
 
-def test_a_variant_follows_its_alias_and_a_shadow_comparison_gates_approval(plane: Client, warm_dir: Path) -> None:
+def test_a_variant_follows_its_alias_and_a_shadow_comparison_gates_approval(plane: Client) -> None:
     client = plane
     client.endpoints.apply(
         Endpoint(name="iris", variants=[{"model": "models:/iris@champion"}],
@@ -92,7 +92,7 @@ def test_a_variant_follows_its_alias_and_a_shadow_comparison_gates_approval(plan
     )
     for _ in range(30):
         invoke(client, "iris")
-    run_id = client.models.get_version("iris", "2")["run_id"]
+    run_id = client.models.get("iris", "2")["run_id"]
     mlflow_client = __import__("mlflow").MlflowClient(f"{client.url}/mlflow")
     metrics = wait_until(
         lambda: (

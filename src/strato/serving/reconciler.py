@@ -162,9 +162,19 @@ class EndpointReconciler:
         self._live: dict[str, ReplicaRoute] = {}  # replica id -> its route object (keeps router counters)
         self._captures: dict[str, tuple[tuple[str, float], CaptureWriter]] = {}  # endpoint -> (settings, writer)
         self._shadow_reported: dict[str, tuple[int, float]] = {}  # endpoint -> (compared, when) last reported
+        self._stopping: set[str] = set()  # tasks of replicas that left: released once they end
 
     def begin_pass(self) -> None:
-        pass
+        """Release the tasks of stopped replicas once they ended (their scratch space goes with them)."""
+        for task_id in list(self._stopping):
+            try:
+                ended = self.ctx.backend.status(task_id).state is not TaskState.RUNNING
+            except NotFound:
+                ended = True
+            if ended:
+                with contextlib.suppress(NotFound):
+                    self.ctx.backend.release(task_id)
+                self._stopping.discard(task_id)
 
     # The pass ---------------------------------------------------------------------------------------
     def reconcile(self, record: ResourceRecord) -> None:
@@ -254,6 +264,7 @@ class EndpointReconciler:
                 if replica.state == "Starting" and replica.revision == current.revision:
                     current.failures += 1
                     current.message = self._failure_reason(replica, task)
+                self._stopping.add(replica.task_id)  # released at the next pass, after its log was read
                 continue
             if replica.state == "Starting" and self.ctx.ping(replica.port):
                 replica.state, replica.ready_at = "Ready", self.ctx.clock()
@@ -393,6 +404,7 @@ class EndpointReconciler:
         self._forget(replica)
         with contextlib.suppress(NotFound):
             self.ctx.backend.stop(replica.task_id, STOP_GRACE)
+        self._stopping.add(replica.task_id)
 
     def _forget(self, replica: ReplicaRecord) -> None:
         route = self._live.pop(replica.id, None)
@@ -456,7 +468,8 @@ class EndpointReconciler:
             return existing[1]
         if existing is not None:
             existing[1].close()
-        writer = CaptureWriter(uri, sample_percent=capture.sample_percent)
+        # Few, large commits: each Delta append also reads the table's log, so its cost grows per commit.
+        writer = CaptureWriter(uri, sample_percent=capture.sample_percent, flush_rows=20_000, flush_interval=5.0)
         writer.start()
         self._captures[spec.name] = (settings, writer)
         return writer

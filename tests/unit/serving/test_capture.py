@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from strato.serving.capture import CAPTURE_SCHEMA, CaptureRecord, CaptureWriter
+from strato.serving.capture import CAPTURE_SCHEMA, CaptureRecord, CaptureWriter, records_to_table
 
 GUARD = 30.0  # seconds before a stuck test fails instead of hanging; passing never comes near it
 
@@ -98,10 +98,11 @@ def test_rows_types_and_date_partition(uri: Path) -> None:
     assert w.stats["written"] == 2 and w.stats["commits"] == 1
 
 
-def test_default_inference_id_is_uuid4_hex() -> None:
-    a = CaptureRecord("e", "v", None, 0.0, 1.0, 200, b"", None, b"")
-    b = CaptureRecord("e", "v", None, 0.0, 1.0, 200, b"", None, b"")
-    assert len(a.inference_id) == 32 and int(a.inference_id, 16) >= 0 and a.inference_id != b.inference_id
+def test_an_inference_id_left_empty_is_a_uuid4_given_at_flush() -> None:
+    records = [CaptureRecord("e", "v", None, 0.0, 1.0, 200, b"", None, b"") for _ in range(2)]
+    assert records[0].inference_id == ""  # nothing spent on the request path
+    ids = records_to_table(records)[0].column("inference_id").to_pylist()
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids) and ids[0] != ids[1]
 
 
 def test_one_commit_per_flush(uri: Path) -> None:

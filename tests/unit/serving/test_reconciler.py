@@ -194,6 +194,8 @@ def test_delete_stops_every_replica_and_forgets_the_endpoint(world: World) -> No
     assert world.tick() == {}
     assert all(world.backend._get(t).stopped for t in tasks)
     assert world.routes.get("iris") is None
+    world.reconciler.begin_pass()  # the next pass releases the ended tasks (and their scratch space)
+    assert not set(tasks) & set(world.backend.list_tasks())
 
 
 def test_shadow_replicas_are_routed_apart_with_their_share(world: World) -> None:
