@@ -113,3 +113,29 @@ def test_bad_input_is_refused_at_apply_and_a_broken_model_fails_with_its_reason(
     job = client.batch.wait("broken", timeout=120)
     assert job["status"]["state"] == "Failed"
     assert "no_such_module_anywhere" in job["status"]["message"]
+
+
+def test_a_delta_table_in_and_a_delta_table_out(
+    plane: tuple[Settings, Client], model: tuple[Path, object], tmp_path: Path
+) -> None:
+    from deltalake import DeltaTable, write_deltalake
+
+    _, client = plane
+    _, frame = rows(tmp_path, 3_000)
+    table = tmp_path / "features"
+    write_deltalake(str(table), frame.iloc[:1_000])
+    write_deltalake(str(table), frame.iloc[1_000:], mode="append")  # version 1: both appends
+    spec = BatchTransformJob(
+        name="delta", model=str(model[0]), input=str(table), output=str(tmp_path / "scored"), batch_size=500,
+        join_input=["id"], output_format="delta",
+    )  # fmt: skip
+    client.batch.submit(spec)
+    wait_until(lambda: "input_version" in client.batch.get("delta")["status"], 60, what="the input version pinned")
+    write_deltalake(str(table), frame.iloc[:10], mode="append")  # version 2: a restarted worker must not see it
+    status = client.batch.wait("delta", timeout=180)["status"]
+    assert status["state"] == "Completed", status.get("message")
+    assert status["input_version"] == 1 and status["output_version"] == 0
+    scored = DeltaTable(str(tmp_path / "scored")).to_pandas().sort_values("id")
+    assert list(scored["id"]) == list(range(3_000))  # the pinned version's rows, each once
+    expected = model[1].predict(frame[COLUMNS])  # type: ignore[attr-defined]
+    assert (scored["prediction"].to_numpy() == expected).all()

@@ -49,6 +49,15 @@ class BatchContext:
     clock: Callable[[], float] = time.time
 
 
+def _as_delta(output: str) -> int:
+    """Make the finished parts a Delta table in place (a log over the Parquet files already written)."""
+    from deltalake import DeltaTable, convert_to_deltalake
+
+    if not (Path(output) / "_delta_log").is_dir():
+        convert_to_deltalake(output)
+    return int(DeltaTable(output).version())
+
+
 def _last_reason(text: str) -> str | None:
     for line in reversed(text.splitlines()):
         if line.startswith("[strato] failure-reason "):
@@ -97,6 +106,11 @@ class BatchTransformReconciler:
         except StratoError as exc:
             status["message"] = f"cannot resolve model {spec.model}: {exc.message}"
             return Transition(BatchState.FAILED, reason="ModelNotFound", message=status["message"])
+        source = Path(spec.input.removeprefix("file://"))
+        if (source / "_delta_log").is_dir():  # pinned: every worker, and every restart, reads the same version
+            from deltalake import DeltaTable
+
+            status["input_version"] = DeltaTable(str(source)).version()
         status.update(
             model=model,
             version=version,
@@ -115,6 +129,8 @@ class BatchTransformReconciler:
             "--workers", str(spec.workers), "--worker-index", str(worker["index"]), "--join-input", join,
             "--input-format", spec.input_format, "--prediction-column", spec.prediction_column,
         ]  # fmt: skip
+        if status.get("input_version") is not None:
+            command += ["--input-version", str(status["input_version"])]
         r = spec.resources
         task = TaskSpec(
             command=command,
@@ -218,6 +234,8 @@ class BatchTransformReconciler:
                 return Transition(BatchState.FAILED, reason="WorkerFailed", message=status["message"])
             return None
         if all(w.get("done") for w in workers):
+            if spec.output_format == "delta" and "output_version" not in status:
+                status["output_version"] = _as_delta(status["output"])
             status["ended_at"] = self.ctx.clock()
             elapsed = max(1e-9, status["ended_at"] - status["started_at"])
             rows = status.get("progress", {}).get("rows_done", 0)

@@ -92,7 +92,18 @@ class _Source:
 # ---- input ------------------------------------------------------------------------------------------------
 
 
-def _open_source(path: Path, fmt: str) -> _Source:
+def _delta_files(path: Path, version: int | None) -> list[Path]:
+    """The data files of a Delta table at ``version`` (its latest when None), in a fixed order."""
+    from deltalake import DeltaTable
+
+    try:
+        table = DeltaTable(str(path), version=version)
+    except Exception as exc:
+        raise InvalidArgument(f"cannot read the Delta table {path} at version {version}: {exc}") from None
+    return sorted((Path(uri.removeprefix("file://")) for uri in table.file_uris()), key=str)
+
+
+def _open_source(path: Path, fmt: str, version: int | None = None) -> _Source:
     if not path.exists():
         raise InvalidArgument(f"input {path} does not exist; pass --input a Parquet file, a directory of them or a CSV")
     if fmt not in FORMATS:
@@ -109,7 +120,11 @@ def _open_source(path: Path, fmt: str) -> _Source:
             raise InvalidArgument(f"cannot read {path} as CSV with a header row: {exc}") from None
         return _Source(path, "csv", _count_csv_rows(path), types.names, [], types)
     files = [path]
-    if path.is_dir():  # Spark/Hive layout: _SUCCESS, .crc and other hidden files are not data
+    if (path / "_delta_log").is_dir():  # a Delta table: the files of one version, not every file left behind
+        files = _delta_files(path, version)
+        if not files:
+            raise InvalidArgument(f"the Delta table {path} holds no rows")
+    elif path.is_dir():  # Spark/Hive layout: _SUCCESS, .crc and other hidden files are not data
         found = (p for p in path.rglob("*") if p.is_file())
         files = sorted((p for p in found if not re.search(r"(^|/)[._]", p.relative_to(path).as_posix())), key=str)
         if not files:
@@ -409,6 +424,7 @@ def score_parts(
     prediction_column: str = "prediction",
     on_progress: Progress | None = None,
     model_cache: str | Path | None = None,
+    input_version: int | None = None,
 ) -> Summary:
     """Score this worker's unfinished parts of ``input_path`` into ``output_dir`` (see the module docstring).
     ``model``: a ``LoadedModel`` (anything with ``predict`` and ``schema``), or a model directory or URI (a
@@ -416,7 +432,7 @@ def score_parts(
     if batch_size < 1 or workers < 1 or not 0 <= worker_index < workers:
         raise InvalidArgument(f"need batch size >= 1 and 0 <= worker index < workers, got {batch_size=} "
                               f"{workers=} {worker_index=}")  # fmt: skip
-    src = _open_source(Path(input_path), input_format)
+    src = _open_source(Path(input_path), input_format, input_version)
     named = [c.strip() for c in join.split(",") if c.strip()] if isinstance(join, str) else list(join)
     joined = [] if join == "none" else list(src.columns) if join == "all" else named
     if unknown := [c for c in joined if c not in src.columns]:
@@ -478,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--model", required=True, help="an MLflow model directory (or a model URI)")
     parser.add_argument("--cache", help="where a model URI is downloaded (default $STRATO_MODEL_CACHE)")
-    parser.add_argument("--input", required=True, help="a Parquet file, a directory of Parquet files, a CSV file")
+    parser.add_argument("--input", required=True, help="a Parquet file or directory, a Delta table, a CSV file")
+    parser.add_argument("--input-version", type=int, default=None, help="a Delta table's version (default latest)")
     parser.add_argument("--output", required=True, help="the directory for part-K.parquet and errors/")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per part (default 1024)")
     parser.add_argument("--workers", type=int, default=1, help="how many workers share the input")
@@ -491,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(line: str) -> None:
         print(f"[strato] {line}", flush=True)
 
-    names = ("batch_size", "workers", "worker_index", "input_format", "prediction_column")
+    names = ("batch_size", "workers", "worker_index", "input_format", "prediction_column", "input_version")
     options = {k: getattr(args, k) for k in names}
     try:
         summary = score_parts(args.model, args.input, args.output, join=args.join_input, model_cache=args.cache,

@@ -5,7 +5,9 @@ into an output of Parquet parts, with parallel workers, and resumes after a cras
 kind: BatchTransformJob
 name: score-iris
 model: models:/iris@champion        # a version, an alias (resolved when the job starts) or a directory
-input: ./data/iris.parquet          # a Parquet file or directory, or a CSV file with a header
+input: ./data/iris.parquet          # a Parquet file or directory, a Delta table (its version is pinned
+                                    # when the job starts), or a CSV file with a header
+output_format: delta                # parquet (the default): part-K.parquet files; delta: also a Delta log
 output: ./scored                    # default: <artifacts>/batch/<name>
 batch_size: 10000                   # rows per part (the unit of progress and of resumption)
 workers: 2                          # worker processes sharing the parts
@@ -32,9 +34,12 @@ class BatchTransformJob(ResourceSpec):
 
     kind: str = "BatchTransformJob"
     model: str = Field(min_length=1, description="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ or a directory")
-    input: str = Field(min_length=1, description="a Parquet file or directory, or a CSV file with a header row")
+    input: str = Field(
+        min_length=1, description="a Parquet file or directory, a Delta table, or a CSV file with a header"
+    )
     input_format: Literal["auto", "parquet", "csv"] = "auto"
     output: str | None = Field(None, description="directory of the output parts; default <artifacts>/batch/<name>")
+    output_format: Literal["parquet", "delta"] = Field("parquet", description="delta: the parts become a Delta table")
     batch_size: int = Field(10_000, ge=1, le=10_000_000, description="rows per part (progress, resumption)")
     workers: int = Field(1, ge=1, le=256)
     join_input: Literal["none", "all"] | list[str] = "none"
