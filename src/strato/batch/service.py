@@ -78,12 +78,4 @@ class BatchTransformService:
         self.wake()
 
     def to_api(self, record: ResourceRecord) -> dict[str, Any]:
-        return {
-            "kind": record.kind,
-            "name": record.name,
-            "uid": record.uid,
-            "spec": dict(record.spec),
-            "status": {"state": record.state, **record.status},
-            "created_at": record.created_at,
-            "updated_at": record.updated_at,
-        }
+        return record.view()

@@ -160,16 +160,7 @@ class JobService:
     def to_api(self, record: ResourceRecord) -> dict[str, Any]:
         spec = dict(record.spec)
         spec["secrets"] = {k: MASK for k in spec.get("secrets", {})}
-        status = {"state": record.state, **record.status}
-        return {
-            "kind": record.kind,
-            "name": record.name,
-            "uid": record.uid,
-            "spec": spec,
-            "status": status,
-            "created_at": record.created_at,
-            "updated_at": record.updated_at,
-        }
+        return record.view(spec)
 
     def events(self, name: str) -> builtins.list[dict[str, Any]]:
         record = self.get(name)

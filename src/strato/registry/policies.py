@@ -53,15 +53,7 @@ class PolicyService:
         self.store.delete(self.get(name).uid)
 
     def to_api(self, record: ResourceRecord) -> dict[str, Any]:
-        return {
-            "kind": record.kind,
-            "name": record.name,
-            "uid": record.uid,
-            "spec": dict(record.spec),
-            "status": {"state": record.state, **record.status},
-            "created_at": record.created_at,
-            "updated_at": record.updated_at,
-        }
+        return record.view()
 
     def find(self, model: str) -> ApprovalPolicy | None:
         """The policy of a registered model, or None (then one approval suffices, with no gates)."""

@@ -76,12 +76,4 @@ class EndpointService:
         self.wake()
 
     def to_api(self, record: ResourceRecord) -> dict[str, Any]:
-        return {
-            "kind": record.kind,
-            "name": record.name,
-            "uid": record.uid,
-            "spec": dict(record.spec),
-            "status": {"state": record.state, **record.status},
-            "created_at": record.created_at,
-            "updated_at": record.updated_at,
-        }
+        return record.view()

@@ -88,15 +88,7 @@ class TuningService:
         template = dict(spec.get("template", {}))
         template["secrets"] = {k: MASK for k in template.get("secrets", {})}
         spec["template"] = template
-        return {
-            "kind": record.kind,
-            "name": record.name,
-            "uid": record.uid,
-            "spec": spec,
-            "status": {"state": record.state, **record.status},
-            "created_at": record.created_at,
-            "updated_at": record.updated_at,
-        }
+        return record.view(spec)
 
     def trials(self, name: str) -> builtins.list[dict[str, Any]]:
         """One row per trial, in trial order: its job, state, hyperparameters, objective and progress."""

@@ -39,6 +39,18 @@ class ResourceRecord:
     created_at: float
     updated_at: float
 
+    def view(self, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What the API shows of a resource (``spec`` replaces the stored one, e.g. with secrets masked)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "spec": dict(self.spec) if spec is None else spec,
+            "status": {"state": self.state, **self.status},
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
 
 @dataclass(frozen=True)
 class Transition:
