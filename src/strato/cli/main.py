@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from strato.cli import batch, endpoints, jobs, lineage, models, server, tuning, verbs
+from strato.cli import batch, endpoints, jobs, lake, lineage, models, server, tuning, verbs
 from strato.cli.output import errors
 from strato.errors import StratoError
 
@@ -33,6 +33,7 @@ app.add_typer(tuning.app, name="tuning")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(batch.app, name="batch")
+app.add_typer(lake.app, name="lake")
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Lake tables: Delta Lake tables under the workspace's lake root."""
