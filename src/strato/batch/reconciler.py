@@ -20,6 +20,7 @@ from typing import Any
 
 from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskResources, TaskSpec, TaskState
 from strato.errors import NotFound, StratoError
+from strato.jobs.logscan import last_failure_reason
 from strato.specs.batch_transform import BatchTransformJob
 from strato.store.metadata import MetadataStore, ResourceRecord, Transition
 
@@ -56,13 +57,6 @@ def _as_delta(output: str) -> int:
     if not (Path(output) / "_delta_log").is_dir():
         convert_to_deltalake(output)
     return int(DeltaTable(output).version())
-
-
-def _last_reason(text: str) -> str | None:
-    for line in reversed(text.splitlines()):
-        if line.startswith("[strato] failure-reason "):
-            return str(json.loads(line[len("[strato] failure-reason ") :]))
-    return None
 
 
 class BatchTransformReconciler:
@@ -183,7 +177,7 @@ class BatchTransformReconciler:
             text = self.ctx.backend.logs(task_id, 0, 256 * 1024).data.decode(errors="replace")
         except StratoError:
             text = ""
-        reason = _last_reason(text)
+        reason = last_failure_reason(text)
         if reason:
             return reason
         if task is None:

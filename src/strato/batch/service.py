@@ -10,11 +10,11 @@ from typing import Any
 
 from strato.compute.base import ComputeBackend, TaskResources
 from strato.errors import AlreadyExists, InvalidArgument, NotFound
+from strato.serving.model_files import local_model_problem
 from strato.specs.batch_transform import BatchTransformJob
 from strato.store.metadata import MetadataStore, ResourceRecord
 
 KIND = BatchTransformJob.KIND
-REMOTE = ("models:/", "runs:/", "s3://", "mlflow-artifacts:/")
 
 
 class BatchTransformService:
@@ -50,11 +50,9 @@ class BatchTransformService:
                 raise InvalidArgument(f"input {spec.input!r} must be an absolute path on the server")
             if not source.exists():
                 raise InvalidArgument(f"input {spec.input} does not exist")
-        if not spec.model.startswith(REMOTE):
-            model = Path(spec.model.removeprefix("file://"))
-            if not (model / "MLmodel").is_file():
-                what = "does not exist" if not model.exists() else "is not an MLflow model (no MLmodel file)"
-                raise InvalidArgument(f"model {spec.model} {what}")
+        problem = local_model_problem(spec.model)
+        if problem:
+            raise InvalidArgument(problem)
         r = spec.resources
         self.backend.check_fits(TaskResources(cpus=r.cpus, memory=r.memory, gpus=r.gpus))
 

@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 PHASE_RE = re.compile(r"^\[strato\] phase (\w+)(?: at ([0-9.]+))?")
 REPORT_PREFIX = "[strato] metrics "
 FAILURE_PREFIX = "[strato] failure-reason "
+
+
+def last_failure_reason(text: str) -> str | None:
+    """The last ``[strato] failure-reason "..."`` a task printed, or None."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(FAILURE_PREFIX):
+            try:
+                return str(json.loads(line[len(FAILURE_PREFIX) :]))
+            except ValueError:
+                return line[len(FAILURE_PREFIX) :]
+    return None
+
+
 CHECKPOINT_RE = re.compile(r"^\[strato\] checkpoint saved (v\d+) at ([0-9.]+): save ([0-9.]+)s, upload ([0-9.]+)s")
 
 

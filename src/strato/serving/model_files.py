@@ -20,3 +20,20 @@ def local_model_dir(uri: str, cache: Path) -> Path | None:
         return Path(uri)
     target = cache / cache_name(uri)
     return target if (target / "MLmodel").is_file() else None
+
+
+REMOTE_MODELS = ("models:/", "runs:/", "s3://", "mlflow-artifacts:/")
+
+
+def local_model_problem(model: str) -> str | None:
+    """What is wrong with a local model path as the server sees it (None when it is fine or remote)."""
+    if model.startswith(REMOTE_MODELS):
+        return None
+    path = Path(model.removeprefix("file://"))
+    if not path.is_absolute():
+        return f"model path {model!r} must be absolute on the server"
+    if not (path / "MLmodel").is_file():
+        return f"model {model} " + (
+            "does not exist" if not path.exists() else "is not an MLflow model (no MLmodel file)"
+        )
+    return None

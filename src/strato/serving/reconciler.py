@@ -36,6 +36,7 @@ from typing import Any
 from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskResources, TaskSpec, TaskState
 from strato.compute.service_process import free_port
 from strato.errors import NotFound, StratoError
+from strato.jobs.logscan import last_failure_reason
 from strato.serving.autoscaling import AutoscalingConfig, AutoscalingState, decide
 from strato.serving.capture import CaptureWriter
 from strato.serving.rollout import RolloutState, advance, share, verdict
@@ -280,9 +281,9 @@ class EndpointReconciler:
             text = self.ctx.backend.logs(replica.task_id, 0, 256 * 1024).data.decode(errors="replace")
         except StratoError:
             text = ""
-        for line in reversed(text.splitlines()):
-            if line.startswith("[strato] failure-reason "):
-                return str(json.loads(line[len("[strato] failure-reason ") :]))
+        reason = last_failure_reason(text)
+        if reason:
+            return reason
         tail = " | ".join(text.strip().splitlines()[-3:])
         code = f"exit code {task.exit_code}" if task is not None else "lost"
         return f"replica of {replica.model} ended while starting ({code}){': ' + tail if tail else ''}"

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from strato.compute.base import ComputeBackend, TaskResources
 from strato.errors import InvalidArgument, NotFound
+from strato.serving.model_files import local_model_problem
 from strato.specs.endpoint import Endpoint
 from strato.store.metadata import MetadataStore, ResourceRecord
 
@@ -51,14 +51,9 @@ class EndpointService:
         if spec.shadow is not None:
             models.append(("shadow", spec.shadow.model))
         for variant, model in models:
-            if model.startswith(("models:/", "runs:/", "s3://", "mlflow-artifacts:/")):
-                continue
-            path = Path(model.removeprefix("file://"))
-            if not path.is_absolute():
-                raise InvalidArgument(f"variant {variant!r}: model path {model!r} must be absolute on the server")
-            if not (path / "MLmodel").is_file():
-                what = "does not exist" if not path.exists() else "is not an MLflow model (no MLmodel file)"
-                raise InvalidArgument(f"variant {variant!r}: model {model} {what}")
+            problem = local_model_problem(model)
+            if problem:
+                raise InvalidArgument(f"variant {variant!r}: {problem}")
         for v in spec.variants:
             r = v.resources
             self.backend.check_fits(TaskResources(cpus=r.cpus, memory=r.memory, gpus=r.gpus))

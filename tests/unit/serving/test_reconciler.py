@@ -15,14 +15,7 @@ from strato.serving.routes import RouteTable
 from strato.serving.service import EndpointService
 from strato.specs.endpoint import Endpoint
 from strato.store.metadata import MetadataStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.jobs.world import Clock
 
 
 class World:
