@@ -1,7 +1,9 @@
-"""The quickstart story so far: train a real scikit-learn model as a managed training job (an MLflow
-run), register its model and approve it against an approval policy, deploy it as an endpoint and
-invoke it, score the data set with a batch transform job, then train on (simulated) spot capacity, get
-interrupted once, and resume from the checkpoint.
+"""The quickstart story so far: load a bundled data set into lake tables, define features, build a
+point-in-time training dataset and materialize the online store; train a real scikit-learn model as a
+managed training job (an MLflow run), register its model and approve it against an approval policy,
+deploy it as an endpoint and invoke it with features read from the online store, score the data set
+with a batch transform job, then train on (simulated) spot capacity, get interrupted once, and resume
+from the checkpoint.
 
     make quickstart        # or: .venv/bin/python examples/quickstart.py
 
@@ -26,6 +28,8 @@ import strato
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "sklearn-iris"))
+sys.path.insert(0, str(HERE / "features"))
+from iris_data import COLUMNS, iris_tables  # noqa: E402
 from prepare_data import write_iris  # noqa: E402
 
 console = Console(soft_wrap=True)
@@ -34,6 +38,7 @@ console = Console(soft_wrap=True)
 def main() -> int:
     client = strato.connect()
     console.print(f"[bold]Strato control plane[/] at {client.url}")
+    feature_store(client)
     with tempfile.TemporaryDirectory() as tmp:
         data = write_iris(Path(tmp) / "train").parent
         spec = strato.TrainingJob(
@@ -70,6 +75,36 @@ def main() -> int:
     return 0 if job.status == spot_job.status == "Completed" else 1
 
 
+def feature_store(client: strato.Client) -> None:
+    """Iris into lake tables, the feature definitions applied, a point-in-time training dataset saved (its
+    lineage names the source versions), a model fitted on it, and the online store materialized."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from strato.cli.features import load_definitions
+
+    lake = client.features.lake()
+    measurements, labels = iris_tables()
+    for name, frame in (("iris_measurements", measurements), ("iris_labels", labels)):
+        version = lake.overwrite(name, frame) if lake.exists(name) else lake.create(name, frame)
+        console.print(f"[bold]lake[/] lake://{name}@{version}: {len(frame)} rows")
+    client.features.apply(*load_definitions(HERE / "features" / "features.yaml"))
+    training = client.features.get_historical_features("lake://iris_labels", "iris_model")
+    version = client.features.save_dataset("iris_training", training)
+    frame = training.to_pandas()
+    early = frame[frame.event_timestamp < measurements.event_timestamp.max()]  # before the careful one
+    console.print(
+        f"[bold]training dataset[/] lake://iris_training@{version}: {len(frame)} rows; "
+        f"{len(early)} labels recorded before the careful measurement see the rough one"
+    )
+    model = DecisionTreeClassifier(max_leaf_nodes=8, random_state=0)
+    inputs = frame[[*COLUMNS, "petal_ratio"]]
+    model.fit(inputs, frame["species"])
+    console.print(f"  a tree fitted on it: training accuracy {model.score(inputs, frame['species']):.3f}")
+    done = client.features.materialize()  # every value up to now (newer wins, so re-runs are safe)
+    for view in done:
+        console.print(f"[bold]materialized[/] {view['view']}: {view['rows']} flowers into the online store")
+
+
 def register_and_approve(client: strato.Client, job: strato.Job) -> None:
     """The job's MLflow run holds its model (packaged from model.joblib): register it, check it against an
     approval policy (a metric gate, one approver) and approve it, which moves the ``champion`` alias."""
@@ -101,9 +136,12 @@ def serve_and_score(client: strato.Client) -> None:
         endpoint = client.endpoints.wait("iris-quickstart", timeout=300)
     console.print(f"[bold]endpoint[/] {endpoint['status']['url']}")
     frame = load_iris(as_frame=True).frame.drop(columns=["target"])
-    request = {"dataframe_split": {"columns": list(frame.columns), "data": frame.iloc[[0, 75, 149]].values.tolist()}}
-    answer = client.endpoints.invoke("iris-quickstart", request)
-    console.print(f"  3 flowers -> classes {answer['predictions']}")
+    online = client.features.get_online_features({"flower_id": [0, 75, 149]}, ["flower_measurements:*"])
+    rows = [list(values) for values in zip(*(online[c] for c in COLUMNS), strict=True)]
+    answer = client.endpoints.invoke(
+        "iris-quickstart", {"dataframe_split": {"columns": list(frame.columns), "data": rows}}
+    )
+    console.print(f"  flowers 0, 75, 149 (features from the online store) -> classes {answer['predictions']}")
 
     data = Path(tempfile.mkdtemp(prefix="strato-quickstart-")) / "iris.parquet"
     frame.to_parquet(data)

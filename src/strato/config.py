@@ -33,6 +33,9 @@ class Settings(BaseModel):
     artifact_url: str | None = Field(None, description="fsspec URL of the artifact store; default <home>/artifacts")
     artifact_options: dict[str, Any] = Field(default_factory=dict, description="fsspec storage options")
     lake_url: str | None = Field(None, description="root of the lake tables; default <home>/lake")
+    online_store_url: str | None = Field(
+        None, description="online feature store: sqlite:///PATH (default <home>/online.db) or redis://HOST:PORT/DB"
+    )
     url: str | None = Field(None, description="control plane URL the SDK and CLI talk to")
     token: str | None = Field(None, description="API token; default the one stored in the home")
     host: str = "127.0.0.1"
@@ -68,6 +71,10 @@ class Settings(BaseModel):
     @property
     def resolved_lake_url(self) -> str:
         return self.lake_url or str(self.home / "lake")
+
+    @property
+    def resolved_online_store_url(self) -> str:
+        return self.online_store_url or f"sqlite:///{self.home / 'online.db'}"
 
     @property
     def resolved_url(self) -> str:

@@ -26,6 +26,10 @@ def test_quickstart_trains_and_reports(tmp_path: Path, warm_dir: Path) -> None:
         subprocess.run([*cli, "down", "--home", str(tmp_path / "home")], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    # The feature store: lake tables, a point-in-time training dataset, the online store materialized.
+    assert "lake://iris_measurements@0: 300 rows" in out and "lake://iris_labels@0: 150 rows" in out
+    assert "training dataset lake://iris_training@0: 150 rows; 75 labels recorded before" in out
+    assert "materialized flower_measurements: 150 flowers into the online store" in out
     assert ": Completed" in out
     assert "validation:accuracy = 0.9" in out
     assert "validation accuracy:" in out  # the log tail
@@ -37,5 +41,5 @@ def test_quickstart_trains_and_reports(tmp_path: Path, warm_dir: Path) -> None:
     assert re.search(r"resumed from epoch [1-9]", out)
     # The approved model behind an endpoint, then a batch transform over the data set.
     assert re.search(r"endpoint http://127\.0\.0\.1:\d+/endpoints/iris-quickstart/invocations", out)
-    assert "3 flowers -> classes [0, 1, 2]" in out
+    assert "flowers 0, 75, 149 (features from the online store) -> classes [0, 1, 2]" in out
     assert re.search(r"batch transform iris-scores-\S+: Completed: scored 150 rows \(0 bad\)", out)

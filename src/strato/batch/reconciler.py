@@ -21,6 +21,7 @@ from typing import Any
 from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskResources, TaskSpec, TaskState
 from strato.errors import NotFound, StratoError
 from strato.jobs.logscan import last_failure_reason
+from strato.lake.tables import LakeTables
 from strato.specs.batch_transform import BatchTransformJob
 from strato.store.metadata import MetadataStore, ResourceRecord, Transition
 
@@ -48,6 +49,7 @@ class BatchContext:
     default_output: Callable[[str], str]  # job name -> output directory
     passed_env: Callable[[], dict[str, str]] = dict
     clock: Callable[[], float] = time.time
+    lake: LakeTables | None = None  # resolves lake:// inputs
 
 
 def _as_delta(output: str) -> int:
@@ -101,7 +103,13 @@ class BatchTransformReconciler:
             status["message"] = f"cannot resolve model {spec.model}: {exc.message}"
             return Transition(BatchState.FAILED, reason="ModelNotFound", message=status["message"])
         source = Path(spec.input.removeprefix("file://"))
-        if (source / "_delta_log").is_dir():  # pinned: every worker, and every restart, reads the same version
+        if spec.input.startswith("lake://") and self.ctx.lake is not None:
+            try:
+                status["input_location"], status["input_version"] = self.ctx.lake.resolve(spec.input)
+            except StratoError as exc:
+                status["message"] = f"input {spec.input}: {exc.message}"
+                return Transition(BatchState.FAILED, reason="InputNotFound", message=status["message"])
+        elif (source / "_delta_log").is_dir():  # pinned: every worker, and every restart, reads the same version
             from deltalake import DeltaTable
 
             status["input_version"] = DeltaTable(str(source)).version()
@@ -119,7 +127,8 @@ class BatchTransformReconciler:
         join = spec.join_input if isinstance(spec.join_input, str) else ",".join(spec.join_input)
         command = [
             sys.executable, "-m", "strato.batch.worker", "--model", status["model"], "--cache", str(self.ctx.cache_dir),
-            "--input", spec.input, "--output", status["output"], "--batch-size", str(spec.batch_size),
+            "--input", status.get("input_location", spec.input), "--output", status["output"],
+            "--batch-size", str(spec.batch_size),
             "--workers", str(spec.workers), "--worker-index", str(worker["index"]), "--join-input", join,
             "--input-format", spec.input_format, "--prediction-column", spec.prediction_column,
         ]  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 
 from strato.compute.base import ComputeBackend, TaskResources
 from strato.errors import AlreadyExists, InvalidArgument, NotFound
+from strato.lake.tables import LakeTables
 from strato.serving.model_files import local_model_problem
 from strato.specs.batch_transform import BatchTransformJob
 from strato.store.metadata import MetadataStore, ResourceRecord
@@ -18,8 +19,14 @@ KIND = BatchTransformJob.KIND
 
 
 class BatchTransformService:
-    def __init__(self, store: MetadataStore, backend: ComputeBackend, wake: Callable[[], None] = lambda: None):
-        self.store, self.backend, self.wake = store, backend, wake
+    def __init__(
+        self,
+        store: MetadataStore,
+        backend: ComputeBackend,
+        wake: Callable[[], None] = lambda: None,
+        lake: LakeTables | None = None,
+    ):
+        self.store, self.backend, self.wake, self.lake = store, backend, wake, lake
 
     def apply(self, spec: BatchTransformJob) -> tuple[ResourceRecord, bool]:
         try:
@@ -45,7 +52,11 @@ class BatchTransformService:
     def _check(self, spec: BatchTransformJob) -> None:
         """What can be known at apply: the input and a local model exist, and a worker fits the machine."""
         source = Path(spec.input.removeprefix("file://"))
-        if "://" not in spec.input.removeprefix("file://"):
+        if spec.input.startswith("lake://"):
+            if self.lake is None:
+                raise InvalidArgument(f"input {spec.input}: this control plane has no lake")
+            self.lake.resolve(spec.input)  # a clear NotFound when the table or version does not exist
+        elif "://" not in spec.input.removeprefix("file://"):
             if not source.is_absolute():
                 raise InvalidArgument(f"input {spec.input!r} must be an absolute path on the server")
             if not source.exists():

@@ -11,7 +11,7 @@ from strato.client.http import Transport
 from strato.errors import Timeout
 from strato.specs.batch_transform import BatchTransformJob
 
-REMOTE = ("models:/", "runs:/", "s3://", "mlflow-artifacts:/")
+REMOTE = ("models:/", "runs:/", "s3://", "mlflow-artifacts:/", "lake://")
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 

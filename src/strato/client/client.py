@@ -9,6 +9,7 @@ from typing import Any
 
 from strato.client.batch import BatchClient
 from strato.client.endpoints import EndpointsClient
+from strato.client.features import FeaturesClient
 from strato.client.http import Transport
 from strato.client.jobs import JobsClient
 from strato.client.lineage import LineageClient
@@ -31,6 +32,7 @@ class Client:
         self.models = ModelsClient(self.transport)
         self.endpoints = EndpointsClient(self.transport)
         self.batch = BatchClient(self.transport)
+        self.features = FeaturesClient(self.transport)
 
     def apply(self, spec: ResourceSpec | dict[str, Any], *, base_dir: str | Path = ".") -> dict[str, Any]:
         """Create any resource from a spec object or a dict (what a YAML document holds)."""

@@ -40,6 +40,7 @@ from strato.jobs.spot import (
 )
 from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix, build_task
+from strato.lake.tables import LakeTables
 from strato.specs import labels
 from strato.specs.spot import RecoveryPolicy
 from strato.specs.training_job import TrainingJob
@@ -69,6 +70,7 @@ class JobContext:
     log_max_bytes: int | None = None
     tracker: Tracker | None = None  # None: tracking is off (no MLflow runs)
     clock: Callable[[], float] = time.time
+    lake: LakeTables | None = None  # resolves lake:// inputs (None: they are refused)
 
     def backend_for(self, spec: TrainingJob) -> ComputeBackend:
         return self.backends[spec.compute or self.default_backend]
@@ -230,6 +232,7 @@ class TrainingJobReconciler:
                 extra_env=extra_env,
                 extra_secret_env=tracking[1],
                 cluster=Cluster(rank, count, spec.distribution, addr, ports, attempt - 1, step.record.uid),
+                lake_url=self.ctx.lake.root if self.ctx.lake is not None else None,
             )
             for rank in range(count)
         ]

@@ -64,10 +64,20 @@ def _store() -> Any:
 
 
 def materialize(source: str, dest: Path, store: Any) -> None:
-    """Bring a code or input source into ``dest``: a snapshot from the store is extracted; any other
-    store path, ``file://``, local path or ``s3://`` URI is copied."""
+    """Bring a code or input source into ``dest``: a snapshot from the store is extracted; a lake table
+    (``lake://NAME@VERSION``) is written as ``NAME.parquet``; any other store path, ``file://``, local path
+    or ``s3://`` URI is copied."""
     from strato.store.artifacts import download_uri, extract_snapshot
 
+    if source.startswith("lake://"):  # pinned to a version when the job was submitted
+        from strato.lake.tables import LakeTables, parse_uri
+
+        ref = parse_uri(source)
+        table = LakeTables(os.environ["STRATO_LAKE_URL"]).read(ref.name, version=ref.version)
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, dest / f"{ref.name}.parquet")
+        return
     if source.startswith(STORE_SCHEME):
         path = source[len(STORE_SCHEME) :]
         if path.startswith(SNAPSHOT_PREFIX) and path.endswith(".tar.gz"):

@@ -17,6 +17,7 @@ from strato.jobs.recovery import STRATEGIES
 from strato.jobs.runner import SNAPSHOT_PREFIX, STORE_SCHEME
 from strato.jobs.states import JobState, Reason
 from strato.jobs.task import artifact_prefix
+from strato.lake.tables import parse_uri
 from strato.lineage import kinds
 from strato.lineage.graph import Lineage
 from strato.specs.training_job import TrainingJob
@@ -71,6 +72,12 @@ class JobService:
             lineage.node(kinds.CODE, spec.code, spec.code)
             lineage.link((kinds.CODE, spec.code), job, kinds.CODE_OF)
         for channel, source in sorted(spec.inputs.items()):
+            if source.startswith("lake://"):
+                ref = parse_uri(source)
+                table = (kinds.DATASET, f"lake://{ref.name}@v{ref.version}")
+                lineage.node(*table, f"lake://{ref.name}", table=ref.name, version=ref.version, channel=channel)
+                lineage.link(table, job, kinds.INPUT_OF)
+                continue
             uri = source
             if source.startswith(STORE_SCHEME):
                 uri = self.ctx.artifacts.uri(source[len(STORE_SCHEME) :])
@@ -104,9 +111,24 @@ class JobService:
         if spec.spot is not None and spec.spot.recovery.strategy not in STRATEGIES:
             raise InvalidArgument(f"spot.recovery.strategy: {STRATEGIES.unknown_message(spec.spot.recovery.strategy)}")
         code = self._resolve_code(spec.code) if spec.code else None
+        inputs = {}
         for channel, source in spec.inputs.items():
-            self._check_source(f"inputs.{channel}", source)
-        return spec.model_copy(update={"code": code})
+            inputs[channel] = self._pin_lake(f"inputs.{channel}", source)
+            self._check_source(f"inputs.{channel}", inputs[channel])
+        return spec.model_copy(update={"code": code, "inputs": inputs})
+
+    def _pin_lake(self, field: str, source: str) -> str:
+        """``lake://NAME`` becomes ``lake://NAME@VERSION`` (the latest now): a retry or a re-run of the job
+        reads the same rows, and lineage records the exact version."""
+        if not source.startswith("lake://"):
+            return source
+        if self.ctx.lake is None:
+            raise InvalidArgument(f"{field}: this control plane has no lake to read {source} from")
+        try:
+            _, version = self.ctx.lake.resolve(source)
+        except StratoError as exc:
+            raise InvalidArgument(f"{field}: {exc.message}") from None
+        return f"lake://{parse_uri(source).name}@{version}"
 
     def _resolve_code(self, code: str) -> str:
         if code.startswith(STORE_SCHEME) or "://" in code:
@@ -129,6 +151,8 @@ class JobService:
         return STORE_SCHEME + key
 
     def _check_source(self, field: str, source: str) -> None:
+        if source.startswith("lake://"):  # pinned and checked by _pin_lake
+            return
         if source.startswith(STORE_SCHEME):
             path = source[len(STORE_SCHEME) :]
             if not (self.ctx.artifacts.exists(path) or self.ctx.artifacts.list(path)):

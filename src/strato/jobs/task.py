@@ -33,6 +33,7 @@ def build_task(
     extra_env: dict[str, str] | None = None,
     extra_secret_env: dict[str, str] | None = None,
     cluster: Cluster | None = None,
+    lake_url: str | None = None,
 ) -> TaskSpec:
     cluster = cluster or Cluster()
     payload = {
@@ -61,6 +62,7 @@ def build_task(
         "STRATO_TASK": json.dumps(payload),
         "STRATO_ARTIFACT_URL": artifact_url,
         "STRATO_ATTEMPT": str(attempt),
+        **({"STRATO_LAKE_URL": lake_url} if lake_url else {}),
         **(extra_env or {}),
         **spec.environment,
     }

@@ -56,12 +56,16 @@ def as_arrow(data: Any) -> pa.Table:
         return pq.read_table(path)
     if hasattr(data, "to_arrow"):  # Polars
         return pa.table(data.to_arrow())
-    if hasattr(data, "__arrow_c_stream__"):
-        return pa.table(data)
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        return pa.Table.from_pandas(data, preserve_index=False)
+        import warnings
+
+        with warnings.catch_warnings():  # pyarrow reads tz-aware columns through an API pandas 3 deprecates
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+            return pa.Table.from_pandas(data, preserve_index=False)
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
     raise InvalidArgument(f"cannot make a table of a {type(data).__name__}: give pandas, Arrow, Polars or a file path")
 
 
@@ -218,7 +222,10 @@ class LakeTables:
         ]
 
     def schema(self, name: str) -> list[dict[str, str]]:
-        return [{"name": f.name, "type": _kind(f.type)} for f in pa.schema(self._table(name).schema().to_arrow())]
+        return [{"name": f.name, "type": _kind(f.type)} for f in self.arrow_schema(name)]
+
+    def arrow_schema(self, name: str, version: int | None = None) -> pa.Schema:
+        return pa.schema(self._table(name, version).schema().to_arrow())
 
     def resolve(self, uri: str) -> tuple[str, int]:
         """``lake://name[@version]`` -> (the table's location, the version it names: the latest if none)."""

@@ -19,3 +19,5 @@ TRIAL_OF = "trial_of"  # job -> tuning_job
 TRACKED_AS = "tracked_as"  # job or tuning_job -> run
 PRODUCED = "produced"  # run -> model_version
 DEPLOYED_TO = "deployed_to"  # model_version -> endpoint
+SOURCE_OF = "source_of"  # lake table version -> feature_view
+FEATURES_OF = "features_of"  # lake table version or feature_view -> training dataset

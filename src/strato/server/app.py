@@ -17,8 +17,9 @@ from strato.server.endpoint_router import EndpointRouter
 from strato.server.errors import install_error_handlers
 from strato.server.mlflow_proxy import MlflowProxy
 from strato.server.observability import Metrics
+from strato.server.online_features_route import OnlineFeaturesRoute
 from strato.server.platform import Platform
-from strato.server.routers import artifacts, batch, health, jobs, lineage, models, resources, tuning
+from strato.server.routers import artifacts, batch, features, health, jobs, lineage, models, resources, tuning
 from strato.server.waiters import ChangeWaiters
 
 
@@ -73,11 +74,23 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     app.include_router(batch.router, dependencies=protected)
     app.include_router(artifacts.router, dependencies=protected)
     app.include_router(lineage.router, dependencies=protected)
+    app.include_router(features.router, dependencies=protected)
     app.include_router(models.router, dependencies=protected)  # before resources: /api/v1/{kind} would take it
     app.include_router(resources.router, dependencies=protected)
     # Inference requests skip the API's middleware and routing too (their cost is paid per prediction).
     app.add_middleware(
-        EndpointRouter, routes=platform.routes, token=app.state.token, token_required=app.state.token_required
+        EndpointRouter,
+        routes=platform.routes,
+        token=app.state.token,
+        token_required=app.state.token_required,
+        features=platform.features,
+    )
+    app.add_middleware(
+        OnlineFeaturesRoute,
+        features=platform.features,
+        token=app.state.token,
+        token_required=app.state.token_required,
+        token_path=settings.token_path,
     )
     # Added last, so it is the outermost layer: /mlflow requests skip the API's middleware and routing.
     app.add_middleware(

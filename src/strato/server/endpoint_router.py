@@ -18,6 +18,9 @@ import json
 import time
 from typing import Any
 
+from strato.errors import StratoError
+from strato.features.lookup import lookup
+from strato.features.service import FeatureStoreService
 from strato.server.upstream import UpstreamError, UpstreamPool
 from strato.serving.capture import CaptureRecord
 from strato.serving.routes import EndpointRoutes, ReplicaRoute, RouteTable
@@ -63,8 +66,11 @@ def _parse(path: str) -> tuple[str, str] | None:
 
 
 class EndpointRouter:
-    def __init__(self, app: Any, *, routes: RouteTable, token: str, token_required: bool):
+    def __init__(
+        self, app: Any, *, routes: RouteTable, token: str, token_required: bool, features: FeatureStoreService
+    ):
         self.app, self.table, self.token, self.token_required = app, routes, token, token_required
+        self.features = features
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -109,6 +115,16 @@ class EndpointRouter:
                 f"the request body is over endpoint {name!r}'s limit of {routes.max_payload} bytes",
             )
         headers = [(k, v) for k, v in scope["headers"] if k in FORWARDED]
+        if routes.feature_service and target.endswith("/invocations"):
+            try:
+                found = lookup(body, self.features.online, routes.feature_service)
+            except StratoError as exc:
+                return _json(exc.http_status, str(exc.code), exc.message)
+            body = found.body
+            headers = [(k, v) for k, v in headers if k not in (b"content-type", b"content-length")]
+            headers.append((b"content-type", b"application/json"))
+            if routes.log_features:
+                self.features.feature_log.offer(name, routes.feature_service, found.entities, found.features)
         self.table.touch(name)
         try:
             return await asyncio.wait_for(self._forward(name, scope["method"], target, headers, body), routes.timeout)

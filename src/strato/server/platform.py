@@ -15,8 +15,10 @@ from strato.compute.base import ComputeBackend
 from strato.config import Settings
 from strato.controlplane import ReconcileLoop, Reconciler
 from strato.errors import InvalidArgument
+from strato.features.service import DefinitionKindService, FeatureStoreService, MaterializationReconciler
 from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
+from strato.lake.tables import LakeTables
 from strato.registry.service import RegistryService
 from strato.server.auth import ensure_token
 from strato.serving.reconciler import EndpointContext, EndpointReconciler, passed_env
@@ -26,6 +28,7 @@ from strato.specs import KINDS, TrainingJob, TuningJob
 from strato.specs.approval_policy import ApprovalPolicy
 from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.endpoint import Endpoint
+from strato.specs.features import DEFINITION_KINDS
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
@@ -75,6 +78,7 @@ class Platform:
     endpoints: EndpointService
     batch: BatchTransformService
     routes: RouteTable  # the endpoint router's table, written by the endpoint reconciler
+    features: FeatureStoreService
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
@@ -87,6 +91,7 @@ class Platform:
             tracker = Tracker(store, tracking, public_url=settings.resolved_url, token=token)
         artifacts = open_artifact_store(settings.resolved_artifact_url, settings.artifact_options)
         backend = backend or create_backend(settings)
+        lake = LakeTables(settings.resolved_lake_url)
         ctx = JobContext(
             store=store,
             artifacts=artifacts,
@@ -98,6 +103,7 @@ class Platform:
             stop_grace=settings.stop_grace,
             log_max_bytes=settings.log_max_bytes,
             tracker=tracker,
+            lake=lake,
         )
 
         def wake() -> None:
@@ -135,18 +141,25 @@ class Platform:
             cache_dir=endpoint_ctx.cache_dir,
             default_output=lambda name: str(_local_root(settings) / "batch" / name),
             passed_env=passed_env,
+            lake=lake,
+        )
+        features = FeatureStoreService(
+            store,
+            lake,
+            settings.resolved_online_store_url,
         )
         reconcilers: list[Reconciler] = [
             TrainingJobReconciler(ctx),
             TuningJobReconciler(tuning_ctx),
             EndpointReconciler(endpoint_ctx),
             BatchTransformReconciler(batch_ctx),
+            MaterializationReconciler(features),
         ]
         loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
         tuning = TuningService(store, jobs, ctx.secrets, wake=wake)
         endpoints = EndpointService(store, backend, wake=wake)
-        batch = BatchTransformService(store, backend, wake=wake)
+        batch = BatchTransformService(store, backend, wake=wake, lake=lake)
         return cls(
             settings=settings,
             store=store,
@@ -162,6 +175,7 @@ class Platform:
                 ApprovalPolicy.KIND: registry.policies,
                 Endpoint.KIND: endpoints,
                 BatchTransformJob.KIND: batch,
+                **{kind.KIND: DefinitionKindService(kind.KIND, features) for kind in DEFINITION_KINDS},
             },
             tracking=tracking,
             tracker=tracker,
@@ -169,6 +183,7 @@ class Platform:
             endpoints=endpoints,
             batch=batch,
             routes=routes,
+            features=features,
         )
 
     def service(self, kind: str) -> ResourceService:
@@ -188,6 +203,7 @@ class Platform:
     def close(self) -> None:
         self.loop.stop()
         self.routes.close()  # flushes data capture
+        self.features.close()
         if self.tracker is not None:
             self.tracker.stop()
         if self.tracking is not None:

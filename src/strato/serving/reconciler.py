@@ -446,6 +446,8 @@ class EndpointReconciler:
                 shadow=shadow,
                 shadow_share=(spec.shadow.sample_percent / 100) if spec.shadow else 0.0,
                 capture=self._capture(spec),
+                feature_service=spec.features.service if spec.features else None,
+                log_features=bool(spec.features and spec.features.log),
             )
         )
 

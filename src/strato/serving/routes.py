@@ -71,6 +71,8 @@ class EndpointRoutes:
     shadow: list[ReplicaRoute] = field(default_factory=list)
     shadow_share: float = 0.0
     capture: Any = None  # a CaptureWriter when data capture is on
+    feature_service: str | None = None  # look up these online features for each request
+    log_features: bool = False
 
 
 class RouteTable:

@@ -3,6 +3,7 @@
 from strato.specs.base import Resources, ResourceSpec
 from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.endpoint import Endpoint
+from strato.specs.features import Entity, Feature, FeatureService, FeatureView, OnDemandFeatureView
 from strato.specs.kinds import KINDS, spec_class
 from strato.specs.loader import load_yaml_file, load_yaml_text, parse_spec
 from strato.specs.spot import InterruptionModel, RecoveryPolicy, SpotPolicy
@@ -14,9 +15,14 @@ __all__ = [
     "BatchTransformJob",
     "EarlyStopping",
     "Endpoint",
+    "Entity",
+    "Feature",
+    "FeatureService",
+    "FeatureView",
     "InterruptionModel",
     "MetricDefinition",
     "Objective",
+    "OnDemandFeatureView",
     "Parameter",
     "RecoveryPolicy",
     "ResourceSpec",

@@ -5,8 +5,8 @@ into an output of Parquet parts, with parallel workers, and resumes after a cras
 kind: BatchTransformJob
 name: score-iris
 model: models:/iris@champion        # a version, an alias (resolved when the job starts) or a directory
-input: ./data/iris.parquet          # a Parquet file or directory, a Delta table (its version is pinned
-                                    # when the job starts), or a CSV file with a header
+input: ./data/iris.parquet          # a Parquet file or directory, a Delta table or lake://TABLE[@VERSION]
+                                    # (a version is pinned when the job starts), or a CSV file with a header
 output_format: delta                # parquet (the default): part-K.parquet files; delta: also a Delta log
 output: ./scored                    # default: <artifacts>/batch/<name>
 batch_size: 10000                   # rows per part (the unit of progress and of resumption)

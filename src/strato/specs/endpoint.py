@@ -14,6 +14,7 @@ shadow: {model: "models:/iris/5", sample_percent: 20}   # gets copies, never ans
 batching: {enabled: true, max_batch_size: 32, max_wait: 10ms}
 autoscaling: {target_in_flight: 4, upscale_delay: 0s, downscale_delay: 60s, idle_timeout: 5m}
 data_capture: {enabled: true, sample_percent: 10}
+features: {service: iris_model, log: true}   # requests send entity keys; the router adds online features
 limits: {timeout: 60s, max_payload: 6Mi, max_in_flight: 64}
 rollout: {strategy: canary, canary_percent: 10, interval: 2m, max_error_rate: 0.02, max_p99: 200ms}
 warm_pool: {keep_alive: 10m}          # the default; false starts every replica cold
@@ -105,6 +106,14 @@ class DataCapture(StrictModel):
     destination: str | None = Field(None, description="lake table; default endpoint-<name>-capture")
 
 
+class FeatureLookup(StrictModel):
+    """Databricks' automatic feature lookup: requests carry entity keys (and on-demand request fields); the
+    router adds the feature service's online values and sends the model those features, in order."""
+
+    service: str = Field(min_length=1, description="a FeatureService")
+    log: bool = Field(True, description="log served feature vectors (for `strato features skew`)")
+
+
 class Rollout(StrictModel):
     """How a variant moves to a new model or settings (``serving/rollout.py``)."""
 
@@ -133,6 +142,7 @@ class Endpoint(ResourceSpec):
     batching: Batching = Field(default_factory=Batching)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     data_capture: DataCapture = Field(default_factory=DataCapture)
+    features: FeatureLookup | None = None
     limits: Limits = Field(default_factory=Limits)
     rollout: Rollout = Field(default_factory=Rollout)
     compute: str | None = Field(None, description="compute backend; default the workspace's")

@@ -7,6 +7,7 @@ from strato.specs.approval_policy import ApprovalPolicy
 from strato.specs.base import ResourceSpec
 from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.endpoint import Endpoint
+from strato.specs.features import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from strato.specs.training_job import TrainingJob
 from strato.specs.tuning_job import TuningJob
 
@@ -17,6 +18,10 @@ KINDS.register("Endpoint", "endpoints", "endpoint", "ep")(Endpoint)
 KINDS.register("BatchTransformJob", "batchtransformjobs", "batchtransformjob", "batch", "transform", "transforms")(
     BatchTransformJob
 )
+KINDS.register("Entity", "entities", "entity")(Entity)
+KINDS.register("FeatureView", "featureviews", "featureview", "fv", "view", "views")(FeatureView)
+KINDS.register("FeatureService", "featureservices", "featureservice", "fs")(FeatureService)
+KINDS.register("OnDemandFeatureView", "ondemandfeatureviews", "ondemandfeatureview", "odfv")(OnDemandFeatureView)
 KINDS.register("ApprovalPolicy", "approvalpolicies", "approvalpolicy", "policy", "policies")(ApprovalPolicy)
 
 

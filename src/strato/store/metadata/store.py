@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from strato.errors import AlreadyExists, NotFound
 from strato.store.metadata.engine import create_engine
-from strato.store.metadata.tables import metric_points, resource_events, resources
+from strato.store.metadata.tables import metric_points, resource_events, resource_revisions, resources
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -290,6 +290,34 @@ class MetadataStore:
             conn.execute(metric_points.delete().where(metric_points.c.resource_uid == uid))
             conn.execute(resource_events.delete().where(resource_events.c.resource_uid == uid))
             conn.execute(resources.delete().where(resources.c.uid == uid))
+
+    # Revisions -------------------------------------------------------------------------------------
+    def add_revision(self, kind: str, name: str, spec: dict[str, Any], message: str) -> int:
+        """Record ``spec`` as the next revision of (kind, name); returns its number (1, 2, ...)."""
+        with self._write() as conn:
+            last = conn.execute(
+                sa.select(sa.func.max(resource_revisions.c.revision)).where(
+                    resource_revisions.c.kind == kind, resource_revisions.c.name == name
+                )
+            ).scalar_one_or_none()
+            number = int(last or 0) + 1
+            conn.execute(
+                resource_revisions.insert().values(
+                    kind=kind, name=name, revision=number, spec=spec, message=message, at=self.clock()
+                )
+            )
+        return number
+
+    def revisions(self, kind: str, name: str) -> builtins.list[dict[str, Any]]:
+        query = (
+            sa.select(resource_revisions)
+            .where(resource_revisions.c.kind == kind, resource_revisions.c.name == name)
+            .order_by(resource_revisions.c.revision)
+        )
+        with self._read() as conn:
+            return [
+                {"revision": r.revision, "spec": r.spec, "message": r.message, "at": r.at} for r in conn.execute(query)
+            ]
 
     # History ---------------------------------------------------------------------------------------
     def events(self, uid: str) -> builtins.list[Event]:

@@ -132,3 +132,18 @@ lineage_edges = sa.Table(
     sa.UniqueConstraint("src", "dst", "relation", name="uq_lineage_edges_src"),
     sa.Index("ix_lineage_edges_dst", "dst"),
 )
+
+# Every revision of a versioned definition (feature definitions, later pipelines): the spec as applied,
+# numbered from 1, so a change can be shown, audited and rolled back.
+resource_revisions = sa.Table(
+    "resource_revisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.UniqueConstraint("kind", "name", "revision", name="uq_resource_revisions_kind"),
+)

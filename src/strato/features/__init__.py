@@ -1,0 +1,1 @@
+"""Feature store: definitions, offline retrieval, online stores, materialization."""
