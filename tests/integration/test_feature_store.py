@@ -87,6 +87,16 @@ def test_point_in_time_training_data(plane: tuple[Settings, Client]) -> None:
     assert got["cost"].tolist()[:2] == pytest.approx([1.0, 2.5])
 
 
+def test_every_entity_over_a_time_range_without_entity_rows(plane: tuple[Settings, Client]) -> None:
+    _, client = plane
+    got = client.features.get_historical_features(
+        None, ["driver_stats:trips"], start=T0, end=T0 + timedelta(hours=2)
+    ).to_pandas()
+    # The events in [00:00, 02:00]: driver 1 at 00:00 and 01:00 (two rows at 01:00, one per time), each
+    # with the value it had then.
+    assert got[["driver_id", "trips"]].values.tolist() == [[1, 1], [1, 3]]
+
+
 def test_training_dataset_lineage_points_at_source_versions(plane: tuple[Settings, Client]) -> None:
     settings, client = plane
     rows = pd.DataFrame({"driver_id": [1], "event_timestamp": [T0 + timedelta(hours=2)]})
@@ -146,6 +156,18 @@ def test_push_never_lets_an_older_event_win(plane: tuple[Settings, Client]) -> N
     answer = client.features.push("driver_stats", [old])
     assert answer["online_written"] == 0 and answer["online_skipped_older"] == 1
     assert client.features.get_online_features({"driver_id": [5]}, ["driver_stats:conv_rate"])["conv_rate"] == [0.8]
+
+
+def test_push_to_both_appends_to_the_lake_table(plane: tuple[Settings, Client]) -> None:
+    settings, client = plane
+    lake = LakeTables(settings.resolved_lake_url)
+    before = lake.version("driver_stats")
+    row = {"driver_id": 6, "event_timestamp": T0 + timedelta(hours=5), "created": T0 + timedelta(hours=5),
+           "conv_rate": 0.6, "trips": 6}  # fmt: skip
+    answer = client.features.push("driver_stats", [row], to="both")
+    assert answer["offline_version"] == before + 1 and answer["online_written"] == 1
+    rows = pd.DataFrame({"driver_id": [6], "event_timestamp": [T0 + timedelta(hours=6)]})
+    assert client.features.get_historical_features(rows, ["driver_stats:trips"]).to_pandas()["trips"].tolist() == [6]
 
 
 def test_push_with_missing_columns_names_them(plane: tuple[Settings, Client]) -> None:

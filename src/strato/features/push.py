@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from strato.errors import InvalidArgument
 from strato.features.catalog import FeatureCatalog
@@ -15,6 +16,21 @@ from strato.features.online import OnlineStore, entity_key
 from strato.lake.tables import LakeTables, as_arrow, parse_uri
 
 PushTarget = Literal["online", "offline", "both"]
+
+
+def _conform(table: pa.Table, schema: pa.Schema, view: str) -> pa.Table:
+    """Pushed rows (often JSON: times as ISO text, ints as floats) cast to the lake table's column types."""
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, field.type))
+            continue
+        column = table.column(field.name)
+        try:
+            columns.append(column if column.type == field.type else pc.cast(column, field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InvalidArgument(f"push to {view!r}: column {field.name!r} is not {field.type}: {exc}") from None
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def push(
@@ -43,9 +59,9 @@ def push(
             raise InvalidArgument(f"feature view {view_name!r} is offline only (online: false); push to offline")
         stamps = table.column(view.timestamp_field)
         if not pa.types.is_timestamp(stamps.type):
-            stamps = pa.compute.cast(stamps, pa.timestamp("us", tz="UTC"))
+            stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
         elif stamps.type.tz is None:
-            stamps = pa.compute.assume_timezone(stamps, "UTC")
+            stamps = pc.assume_timezone(stamps, "UTC")
         seconds = [ts.timestamp() for ts in stamps.to_pylist()]
         columns = {c: table.column(c).to_pylist() for c in needed}
         entity = [entity_key(v) for v in zip(*(columns[k] for k in keys), strict=True)]
@@ -58,8 +74,5 @@ def push(
         ref = parse_uri(view.source)
         if ref.version is not None:
             raise InvalidArgument(f"feature view {view_name!r} reads a pinned version ({view.source}); push online")
-        schema = lake.arrow_schema(ref.name)
-        result["offline_version"] = lake.append(
-            ref.name, table.select([n for n in schema.names if n in table.column_names])
-        )
+        result["offline_version"] = lake.append(ref.name, _conform(table, lake.arrow_schema(ref.name), view_name))
     return result

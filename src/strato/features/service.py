@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from strato.features.catalog import FeatureCatalog
-from strato.features.definitions import KINDS, FeatureDefinitions
+from strato.features.definitions import FeatureDefinitions
 from strato.features.feature_log import FeatureLog
 from strato.features.materialize import Materializer, ViewResult
 from strato.features.online import OnlineStore, open_online_store
@@ -181,6 +181,3 @@ class MaterializationReconciler:
         finally:
             with self._lock:
                 self._running.discard(name)
-
-
-__all__ = ["KINDS", "DefinitionKindService", "FeatureStoreService", "MaterializationReconciler"]
