@@ -25,7 +25,7 @@ def test_help_shows_usage_options_and_examples() -> None:
 
 def test_unknown_node_is_one_line(plane: ControlPlane) -> None:
     line = error_line(
-        plane.cli("lineage", "job", "NOPE"), "no job named 'NOPE' in the lineage", "(kinds: code, dataset"
+        plane.cli("lineage", "job", "NOPE"), "no job named 'NOPE' in the lineage", "(kinds: batch_transform, code"
     )
     assert "job" in line.split("(kinds:")[1]
 

@@ -69,5 +69,7 @@ def test_batch_transform_scores_a_lake_table(tmp_path: Path) -> None:
         assert done["status"]["state"] == "Completed", done["status"]
         assert done["status"]["input_version"] == 0
         assert "scored 150 rows" in done["status"]["message"]
+        graph = client.lineage.get("batch", "score", direction="upstream")
+        assert "dataset:lake://flowers@v0" in {node.id for node in graph.nodes}
         with pytest.raises(StratoError, match="no lake table 'missing'"):
             client.batch.submit(BatchTransformJob(name="x", model=str(model), input="lake://missing"))

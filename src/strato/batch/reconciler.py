@@ -21,7 +21,9 @@ from typing import Any
 from strato.compute.base import CapacityUnavailable, ComputeBackend, TaskResources, TaskSpec, TaskState
 from strato.errors import NotFound, StratoError
 from strato.jobs.logscan import last_failure_reason
-from strato.lake.tables import LakeTables
+from strato.lake.tables import LakeTables, parse_uri
+from strato.lineage import kinds
+from strato.lineage.graph import Lineage
 from strato.specs.batch_transform import BatchTransformJob
 from strato.store.metadata import MetadataStore, ResourceRecord, Transition
 
@@ -79,7 +81,7 @@ class BatchTransformReconciler:
             self.ctx.store.delete(record.uid)
             return
         if record.state == BatchState.PENDING and "workers" not in status:
-            transition = self._prepare(spec, status)
+            transition = self._prepare(record, spec, status)
             if transition is not None:
                 self.ctx.store.update_status(record.uid, status, transition, active=False)
                 return
@@ -96,7 +98,7 @@ class BatchTransformReconciler:
         )
 
     # Start -------------------------------------------------------------------------------------------
-    def _prepare(self, spec: BatchTransformJob, status: dict[str, Any]) -> Transition | None:
+    def _prepare(self, record: ResourceRecord, spec: BatchTransformJob, status: dict[str, Any]) -> Transition | None:
         try:
             model, version = self.ctx.resolve_model(spec.model)
         except StratoError as exc:
@@ -109,6 +111,7 @@ class BatchTransformReconciler:
             except StratoError as exc:
                 status["message"] = f"input {spec.input}: {exc.message}"
                 return Transition(BatchState.FAILED, reason="InputNotFound", message=status["message"])
+            self._record_input(record, parse_uri(spec.input).name, status["input_version"])
         elif (source / "_delta_log").is_dir():  # pinned: every worker, and every restart, reads the same version
             from deltalake import DeltaTable
 
@@ -121,6 +124,15 @@ class BatchTransformReconciler:
             started_at=self.ctx.clock(),
         )
         return None
+
+    def _record_input(self, record: ResourceRecord, table: str, version: int) -> None:
+        """Lineage: the exact lake table version the job scores."""
+        lineage = Lineage(self.ctx.store)
+        batch = (kinds.BATCH_TRANSFORM, record.uid)
+        lineage.node(*batch, record.name)
+        dataset = (kinds.DATASET, f"lake://{table}@v{version}")
+        lineage.node(*dataset, f"lake://{table}", table=table, version=version)
+        lineage.link(dataset, batch, kinds.INPUT_OF)
 
     def _submit(self, spec: BatchTransformJob, status: dict[str, Any], worker: dict[str, Any]) -> None:
         env, secret_env = self.ctx.model_env()

@@ -9,8 +9,11 @@ MODEL_VERSION = "model_version"  # key and name: <model>/<version>
 ENDPOINT = "endpoint"  # key: uid; name: its name
 FEATURE_VIEW = "feature_view"
 PIPELINE_RUN = "pipeline_run"
+BATCH_TRANSFORM = "batch_transform"  # key: uid; name: its name
 
-NODE_KINDS = (DATASET, CODE, JOB, TUNING_JOB, RUN, MODEL_VERSION, ENDPOINT, FEATURE_VIEW, PIPELINE_RUN)
+NODE_KINDS = (
+    DATASET, CODE, JOB, TUNING_JOB, RUN, MODEL_VERSION, ENDPOINT, FEATURE_VIEW, PIPELINE_RUN, BATCH_TRANSFORM,
+)
 
 # Relations, read "src <relation> dst".
 INPUT_OF = "input_of"  # dataset -> job

@@ -37,6 +37,8 @@ KIND_ALIASES = {
     "modelversion": kinds.MODEL_VERSION,
     "featureview": kinds.FEATURE_VIEW,
     "pipelinerun": kinds.PIPELINE_RUN,
+    "batchtransformjob": kinds.BATCH_TRANSFORM,
+    "batch": kinds.BATCH_TRANSFORM,
 }
 
 _CHUNK = 500  # ids per IN (...): far below SQLite's and PostgreSQL's parameter limits

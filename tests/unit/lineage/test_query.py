@@ -108,8 +108,8 @@ def test_unknown_kind_names_the_kinds_and_the_closest(pipeline: Lineage) -> None
     with pytest.raises(InvalidArgument) as info:
         pipeline.graph("jbo", "iris")
     assert info.value.message == (
-        "unknown lineage kind 'jbo'; did you mean 'job'? (kinds: code, dataset, endpoint, feature_view, job, "
-        "model_version, pipeline_run, run, tuning_job)"
+        "unknown lineage kind 'jbo'; did you mean 'job'? (kinds: batch_transform, code, dataset, endpoint, "
+        "feature_view, job, model_version, pipeline_run, run, tuning_job)"
     )
 
 
@@ -118,7 +118,7 @@ def test_unknown_node_suggests_names_of_its_kind(pipeline: Lineage) -> None:
         pipeline.graph("job", "irsi")
     message = info.value.message
     assert message.startswith("no job named 'irsi' in the lineage; did you mean 'iris'?")
-    assert "(kinds: code, dataset, endpoint," in message
+    assert "(kinds: batch_transform, code, dataset, endpoint," in message
     assert info.value.details["suggestions"][0] == "iris"
 
 
