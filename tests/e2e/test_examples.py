@@ -29,6 +29,7 @@ def test_quickstart_trains_and_reports(tmp_path: Path, warm_dir: Path) -> None:
     # The feature store: lake tables, a point-in-time training dataset, the online store materialized.
     assert "lake://iris_measurements@0: 300 rows" in out and "lake://iris_labels@0: 150 rows" in out
     assert "training dataset lake://iris_training@0: 150 rows; 75 labels recorded before" in out
+    assert re.search(r"job iris-features-\S+ on lake://iris_training@0: Completed, accuracy 0\.\d+", out), out
     assert "materialized flower_measurements: 150 flowers into the online store" in out
     assert ": Completed" in out
     assert "validation:accuracy = 0.9" in out
