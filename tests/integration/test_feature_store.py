@@ -114,6 +114,8 @@ def test_materialize_then_read_online_in_process_and_over_rest(plane: tuple[Sett
     assert {v["view"]: v["rows"] for v in done} == {"driver_stats": 2}
     again = client.features.materialize(T0.isoformat(), (T0 + timedelta(hours=4)).isoformat())  # idempotent
     assert again[0]["rows"] == 2
+    upstream = client.lineage.get("feature_view", "driver_stats", direction="upstream")
+    assert "dataset:lake://driver_stats@v0" in {node.id for node in upstream.nodes}
     # Values are hours old on the wall clock, far beyond the 2 h TTL: a fresh push makes them current.
     now = datetime.now(UTC)
     client.features.push("driver_stats", [{"driver_id": 1, "event_timestamp": now, "conv_rate": 0.3, "trips": 4}])

@@ -20,7 +20,9 @@ from strato.errors import InvalidArgument, NotFound
 from strato.features.catalog import FeatureCatalog
 from strato.features.offline import ViewSource, latest_per_entity
 from strato.features.online import OnlineStore, entity_key
-from strato.lake.tables import LakeTables
+from strato.lake.tables import LakeTables, parse_uri
+from strato.lineage import kinds
+from strato.lineage.graph import Lineage
 from strato.specs.features import FeatureView
 from strato.store.metadata import MetadataStore
 
@@ -167,3 +169,10 @@ class Materializer:
         status["materialized"] = {"until": until, "at": entry["at"], "rows": result.rows, "version": result.version}
         status["materializations"] = [*status.get("materializations", [])[-9:], entry]
         self.store.update_status(record.uid, status)
+        view = FeatureView.model_validate(record.spec)
+        table = parse_uri(view.source).name
+        lineage = Lineage(self.store)  # the lake table version the online values came from
+        source = (kinds.DATASET, f"lake://{table}@v{result.version}")
+        lineage.node(*source, f"lake://{table}", table=table, version=result.version)
+        lineage.node(kinds.FEATURE_VIEW, name, name)
+        lineage.link(source, (kinds.FEATURE_VIEW, name), kinds.SOURCE_OF)
