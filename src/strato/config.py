@@ -36,6 +36,9 @@ class Settings(BaseModel):
     online_store_url: str | None = Field(
         None, description="online feature store: sqlite:///PATH (default <home>/online.db) or redis://HOST:PORT/DB"
     )
+    cost_target: str = Field(
+        "aws:us-east-1:on_demand", description="CLOUD:REGION[:PURCHASE] the cost ledger prices run time at"
+    )
     url: str | None = Field(None, description="control plane URL the SDK and CLI talk to")
     token: str | None = Field(None, description="API token; default the one stored in the home")
     host: str = "127.0.0.1"
@@ -75,6 +78,11 @@ class Settings(BaseModel):
     @property
     def resolved_online_store_url(self) -> str:
         return self.online_store_url or f"sqlite:///{self.home / 'online.db'}"
+
+    @property
+    def cost_catalog_dir(self) -> Path:
+        """Where ``strato cost catalog update`` writes a refreshed catalog (the shipped one until then)."""
+        return self.home / "cost-catalog"
 
     @property
     def resolved_url(self) -> str:

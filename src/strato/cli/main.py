@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from strato.cli import batch, endpoints, features, jobs, lake, lineage, models, server, tuning, verbs
+from strato.cli import batch, cost, endpoints, features, jobs, lake, lineage, models, server, tuning, verbs
 from strato.cli.output import errors
 from strato.errors import StratoError
 
@@ -35,6 +35,7 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(batch.app, name="batch")
 app.add_typer(lake.app, name="lake")
 app.add_typer(features.app, name="features")
+app.add_typer(cost.app, name="cost")
 
 
 @app.command()

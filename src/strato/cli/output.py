@@ -31,7 +31,7 @@ def duration(status: dict[str, Any]) -> str:
 
 def jobs_table(items: list[dict[str, Any]]) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "STATE", "ATTEMPT", "DURATION", "METRICS", "CREATED"):
+    for column in ("NAME", "STATE", "ATTEMPT", "DURATION", "COST", "METRICS", "CREATED"):
         table.add_column(column)
     for item in items:
         status = item["status"]
@@ -41,10 +41,16 @@ def jobs_table(items: list[dict[str, Any]]) -> Table:
             _state(status["state"]),
             str(status.get("attempt", 0)),
             duration(status),
+            _cost(status),
             metrics or "-",
             when(item.get("created_at")),
         )
     return table
+
+
+def _cost(status: dict[str, Any]) -> str:
+    cost = status.get("cost")
+    return "-" if cost is None else f"${cost:.4f}" if cost < 1 else f"${cost:,.2f}"
 
 
 def _state(state: str) -> str:
@@ -70,6 +76,8 @@ def job_detail(item: dict[str, Any]) -> None:
             highlight=False,
         )
     console.print(f"  duration: {duration(status)}")
+    if status.get("cost") is not None:
+        console.print(f"  cost:     {_cost(status)} on {status.get('cost_target', 'the reference target')}")
     for name, value in status.get("metrics", {}).items():
         console.print(f"  metric    {name} = {value:g}")
     usage = status.get("usage") or {}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from strato.client.batch import BatchClient
+from strato.client.cost import CostClient
 from strato.client.endpoints import EndpointsClient
 from strato.client.features import FeaturesClient
 from strato.client.http import Transport
@@ -33,6 +34,7 @@ class Client:
         self.endpoints = EndpointsClient(self.transport)
         self.batch = BatchClient(self.transport)
         self.features = FeaturesClient(self.transport)
+        self.cost = CostClient(self.transport)
 
     def apply(self, spec: ResourceSpec | dict[str, Any], *, base_dir: str | Path = ".") -> dict[str, Any]:
         """Create any resource from a spec object or a dict (what a YAML document holds)."""

@@ -14,6 +14,7 @@ from strato.compute import create_backend
 from strato.compute.base import ComputeBackend
 from strato.config import Settings
 from strato.controlplane import ReconcileLoop, Reconciler
+from strato.cost.service import CostService
 from strato.errors import InvalidArgument
 from strato.features.service import DefinitionKindService, FeatureStoreService, MaterializationReconciler
 from strato.jobs.reconciler import JobContext, TrainingJobReconciler
@@ -27,6 +28,7 @@ from strato.serving.service import EndpointService
 from strato.specs import KINDS, TrainingJob, TuningJob
 from strato.specs.approval_policy import ApprovalPolicy
 from strato.specs.batch_transform import BatchTransformJob
+from strato.specs.budget import Budget
 from strato.specs.endpoint import Endpoint
 from strato.specs.features import DEFINITION_KINDS
 from strato.store.artifacts import ArtifactStore, open_artifact_store
@@ -79,6 +81,7 @@ class Platform:
     batch: BatchTransformService
     routes: RouteTable  # the endpoint router's table, written by the endpoint reconciler
     features: FeatureStoreService
+    cost: CostService
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
@@ -148,6 +151,12 @@ class Platform:
             lake,
             settings.resolved_online_store_url,
         )
+        cost = CostService(
+            store,
+            target=settings.cost_target,
+            catalog_dir=settings.cost_catalog_dir,
+            last_request=lambda: dict(routes.last_request),
+        )
         reconcilers: list[Reconciler] = [
             TrainingJobReconciler(ctx),
             TuningJobReconciler(tuning_ctx),
@@ -176,6 +185,7 @@ class Platform:
                 Endpoint.KIND: endpoints,
                 BatchTransformJob.KIND: batch,
                 **{kind.KIND: DefinitionKindService(kind.KIND, features) for kind in DEFINITION_KINDS},
+                Budget.KIND: cost.budgets,
             },
             tracking=tracking,
             tracker=tracker,
@@ -184,6 +194,7 @@ class Platform:
             batch=batch,
             routes=routes,
             features=features,
+            cost=cost,
         )
 
     def service(self, kind: str) -> ResourceService:
@@ -199,8 +210,10 @@ class Platform:
         if self.tracker is not None:
             self.tracker.start()
         self.loop.start()
+        self.cost.start()
 
     def close(self) -> None:
+        self.cost.close()
         self.loop.stop()
         self.routes.close()  # flushes data capture
         self.features.close()

@@ -29,7 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,7 @@ class EndpointReconciler:
                 self._stop(replica)
         for plan in plans:
             current = status.setdefault(plan.name, VariantStatus())
-            decision = self._variant(spec, plan, current)
+            decision = self._variant(spec, plan, current, hold=bool(record.desired.get("budget_hold")))
             if decision is not None:
                 decisions = [*decisions, decision][-DECISIONS_KEPT:]
         self._publish(spec, plans, status)
@@ -204,7 +204,9 @@ class EndpointReconciler:
             plans.append(VariantPlan(SHADOW, s.model, s.replicas, s.resources, 0.0))
         return plans
 
-    def _variant(self, spec: Endpoint, plan: VariantPlan, current: VariantStatus) -> dict[str, Any] | None:
+    def _variant(
+        self, spec: Endpoint, plan: VariantPlan, current: VariantStatus, *, hold: bool = False
+    ) -> dict[str, Any] | None:
         try:
             model, version = self.ctx.resolve_model(plan.model)
         except StratoError as exc:
@@ -238,6 +240,9 @@ class EndpointReconciler:
             config, state, now=now, in_flight=self.ctx.routes.in_flight(name, plan.name), running=len(ready),
             queued=queued, last_request_at=self.ctx.routes.last_request.get(name),
         )  # fmt: skip
+        if hold and decision.desired > max(len(current.replicas), plan.replicas.min):
+            # A hard budget is spent: no scale-up beyond what runs (scale-down still happens).
+            decision = replace(decision, desired=max(len(current.replicas), plan.replicas.min))
         changed = decision.desired != current.desired
         current.desired = decision.desired
         current.autoscaling = asdict(decision.state)

@@ -6,6 +6,7 @@ from strato._registry import Registry
 from strato.specs.approval_policy import ApprovalPolicy
 from strato.specs.base import ResourceSpec
 from strato.specs.batch_transform import BatchTransformJob
+from strato.specs.budget import Budget
 from strato.specs.endpoint import Endpoint
 from strato.specs.features import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from strato.specs.training_job import TrainingJob
@@ -22,6 +23,7 @@ KINDS.register("Entity", "entities", "entity")(Entity)
 KINDS.register("FeatureView", "featureviews", "featureview", "fv", "view", "views")(FeatureView)
 KINDS.register("FeatureService", "featureservices", "featureservice", "fs")(FeatureService)
 KINDS.register("OnDemandFeatureView", "ondemandfeatureviews", "ondemandfeatureview", "odfv")(OnDemandFeatureView)
+KINDS.register("Budget", "budgets", "budget")(Budget)
 KINDS.register("ApprovalPolicy", "approvalpolicies", "approvalpolicy", "policy", "policies")(ApprovalPolicy)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,7 +34,9 @@ async def wait(
     record = await request.app.state.waiters.until(
         lambda: p.jobs.get(name), lambda r: JobState(r.state).terminal, timeout
     )
-    return p.jobs.to_api(record)
+    if JobState(record.state).terminal:
+        await asyncio.to_thread(p.cost.settle)  # the finished job's cost is in the answer, not a pass later
+    return p.cost.annotate([p.jobs.to_api(record)])[0]
 
 
 @router.get("/{name}/logs")

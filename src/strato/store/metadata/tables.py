@@ -147,3 +147,31 @@ resource_revisions = sa.Table(
     sa.Column("at", sa.Double, nullable=False),
     sa.UniqueConstraint("kind", "name", "revision", name="uq_resource_revisions_kind"),
 )
+
+# The cost ledger: one row per billable item of a resource (a job attempt, a batch worker attempt, an
+# endpoint variant's replica time in one UTC day), priced at the instance its resources map to on the
+# workspace's reference target. Rows are upserted by (resource_uid, item) as time passes, so a ledger pass
+# is idempotent; rows outlive their resource (what was spent stays spent).
+cost_records = sa.Table(
+    "cost_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("resource_uid", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("item", sa.String(255), nullable=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("ended_at", sa.Double, nullable=False),
+    sa.Column("seconds", sa.Double, nullable=False),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("instance_type", sa.String(128), nullable=False),
+    sa.Column("cloud", sa.String(16), nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("purchase", sa.String(32), nullable=False),
+    sa.Column("hourly", sa.Double, nullable=False),
+    sa.Column("cost", sa.Double, nullable=False),
+    sa.Column("model", sa.String(512), nullable=True),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.UniqueConstraint("resource_uid", "item", name="uq_cost_records_resource_uid"),
+    sa.Index("ix_cost_records_ended_at", "ended_at"),
+)

@@ -1,0 +1,1 @@
+"""Cost engine: price catalog, quotes, ledger, budgets, right-sizing."""
