@@ -3,7 +3,7 @@ point-in-time training dataset and materialize the online store; train a real sc
 managed training job (an MLflow run), register its model and approve it against an approval policy,
 deploy it as an endpoint and invoke it with features read from the online store, score the data set
 with a batch transform job, then train on (simulated) spot capacity, get interrupted once, and resume
-from the checkpoint.
+from the checkpoint; and the cost report prices all of it on each cloud.
 
     make quickstart        # or: .venv/bin/python examples/quickstart.py
 
@@ -71,6 +71,7 @@ def main() -> int:
         register_and_approve(client, job)
         serve_and_score(client)
     spot_job = spot_run(client)
+    cost_report(client)
     console.print("The control plane keeps running; `strato get jobs` lists jobs, `strato down` stops it.")
     return 0 if job.status == spot_job.status == "Completed" else 1
 
@@ -192,6 +193,19 @@ def spot_run(client: strato.Client) -> strato.Job:
     resumed = [line for line in "".join(job.logs()).splitlines() if line.startswith("resumed from epoch")]
     console.print(f"  {resumed[0] if resumed else 'did not resume'}")
     return job
+
+
+def cost_report(client: strato.Client) -> None:
+    """What all of it cost here (priced on the reference target), what the same run time would cost on
+    each cloud and on Databricks, and the lever that saves the most."""
+    report = client.cost.report(1)
+    console.print(f"[bold]cost[/] of this quickstart at {report['target']}: ${report['total']:.4f}")
+    clouds = report["on_each_cloud"]
+    console.print("  on each cloud: " + ", ".join(
+        f"{cloud} ${value:.4f}" for cloud, value in clouds.items() if value is not None
+    ))  # fmt: skip
+    lever = report["levers"][0]
+    console.print(f"  biggest lever: {lever['lever']} (saves ~${lever['monthly_saving']:.2f}/month at this rate)")
 
 
 if __name__ == "__main__":

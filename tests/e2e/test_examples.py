@@ -40,6 +40,10 @@ def test_quickstart_trains_and_reports(tmp_path: Path, warm_dir: Path) -> None:
     assert re.search(r"spot job digits-spot-\S+: Completed after 2 attempts", out)
     assert "attempt 1: Interrupted" in out and "attempt 2: Succeeded" in out
     assert re.search(r"resumed from epoch [1-9]", out)
+    # The cost report: what it cost, on each cloud and Databricks, and the biggest lever.
+    assert re.search(r"cost of this quickstart at aws:us-east-1:on_demand: \$0\.\d+", out)
+    assert re.search(r"on each cloud: aws \$\S+, gcp \$\S+, azure \$\S+, databricks \$\S+", out)
+    assert "biggest lever: " in out
     # The approved model behind an endpoint, then a batch transform over the data set.
     assert re.search(r"endpoint http://127\.0\.0\.1:\d+/endpoints/iris-quickstart/invocations", out)
     assert "flowers 0, 75, 149 (features from the online store) -> classes [0, 1, 2]" in out

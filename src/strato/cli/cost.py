@@ -129,6 +129,9 @@ def report(
     _warn(data)
     console.print(f"[bold]Spend[/] over {since} at {data['target']}: {_money(data['total'])} "
                   f"(~{_money(data['monthly'])} a month)")  # fmt: skip
+    clouds = {k: v for k, v in (data.get("on_each_cloud") or {}).items() if v is not None}
+    if clouds:
+        _bars("the same run time on demand on each cloud (cheapest fitting instance)", clouds)
     _bars("by kind", data["by_kind"])
     _bars("by purchase option", data["by_purchase"])
     levers = Table("LEVER", "SAVES / MONTH", "HOW")

@@ -50,6 +50,50 @@ def _managed_premium(catalog: Catalog, offer: Offer, workload: str) -> float | N
     return None
 
 
+def _cheapest_in(catalog: Catalog, offer: Offer, cloud: str) -> Offer | None:
+    """The cheapest on-demand VM of ``cloud`` (any region) with at least this one's resources."""
+    best = None
+    for other in catalog.offers:
+        if other.cloud != cloud or other.service != "vm" or other.on_demand is None:
+            continue
+        fits = (
+            other.vcpus >= offer.vcpus
+            and other.memory_gib >= offer.memory_gib
+            and other.gpu_count >= offer.gpu_count
+            and (offer.gpu_model is None or other.gpu_model == offer.gpu_model)
+        )
+        if fits and (best is None or other.on_demand < (best.on_demand or 0)):
+            best = other
+    return best
+
+
+def on_each_cloud(records: list[CostRecord], catalog: Catalog) -> dict[str, float | None]:
+    """What the same run time would cost on demand on each cloud's cheapest fitting instance, and on
+    Databricks (AWS VMs plus DBUs: jobs compute for jobs, model serving for endpoints). None: no instance
+    of that cloud fits something that ran."""
+    index = _offer_index(catalog)
+    totals: dict[str, float | None] = {"aws": 0.0, "gcp": 0.0, "azure": 0.0, "databricks": 0.0}
+    cheapest: dict[tuple[Offer, str], Offer | None] = {}
+    for row in records:
+        offer = index.get((row.cloud, row.region, row.instance_type))
+        if offer is None:
+            continue
+        hours = row.seconds * row.units / 3600
+        for cloud in ("aws", "gcp", "azure"):
+            if (offer, cloud) not in cheapest:
+                cheapest[(offer, cloud)] = _cheapest_in(catalog, offer, cloud)
+            match, total = cheapest[(offer, cloud)], totals[cloud]
+            totals[cloud] = None if match is None or total is None else total + (match.on_demand or 0.0) * hours
+        dbu = catalog.dbu_rate("aws", "serving" if row.kind == "Endpoint" else "jobs")
+        aws, current = cheapest[(offer, "aws")], totals["databricks"]
+        if aws is None or dbu is None or current is None:
+            totals["databricks"] = None
+            continue
+        dbus = dbu.usd_per_dbu * dbu.dbu_per_vcpu_hour * aws.vcpus  # $/h of DBUs on top of the VM
+        totals["databricks"] = current + ((aws.on_demand or 0.0) + dbus) * hours
+    return totals
+
+
 def build_report(
     records: list[CostRecord],
     recommendations: list[Recommendation],
@@ -123,5 +167,6 @@ def build_report(
         "top": [{"kind": k, "name": n, "cost": c} for (k, n), c in top],
         "levers": sorted(levers, key=lambda lever: -float(lever["monthly_saving"])),
         "cheapest_elsewhere": where,
+        "on_each_cloud": on_each_cloud(records, catalog),
         "recommendations": [asdict(r) for r in sorted(recommendations, key=lambda r: -r.monthly_saving)[:10]],
     }

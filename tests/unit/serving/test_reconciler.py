@@ -164,6 +164,21 @@ def test_in_flight_requests_scale_the_variant_up_to_max(world: World) -> None:
     assert decision["desired"] == 3 and decision["inputs"]["in_flight"] == 5
 
 
+def test_a_spent_hard_budget_holds_the_endpoint_at_its_size(world: World) -> None:
+    world.apply(
+        variants=[{"model": "models:/iris@champion", "replicas": {"min": 1, "max": 3}}],
+        autoscaling={"target_in_flight": 2},
+    )
+    world.tick()
+    world.ready_all()
+    world.tick()
+    world.store.set_desired(world.store.get("Endpoint", "iris").uid, budget_hold=True)  # what budgets/_enforce sets
+    world.routes.get("iris").replicas["default"][0].in_flight = 5
+    status = world.tick()
+    assert status["variants"]["default"]["desired"] == 1
+    assert len(status["variants"]["default"]["replicas"]) == 1
+
+
 def test_serverless_scales_to_zero_when_idle_and_back_for_a_held_request(world: World) -> None:
     variants = [{"model": "models:/iris@champion", "replicas": {"min": 0, "max": 1}}]
     world.apply(variants=variants, autoscaling={"idle_timeout": "60s", "downscale_delay": 0})
