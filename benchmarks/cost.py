@@ -33,6 +33,7 @@ failure); a missed latency goal shows FAIL in the table without changing the exi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import os
@@ -164,10 +165,8 @@ def time_quotes(catalog: Catalog, requests: list[QuoteRequest], limit: int | Non
     times = []
     for request in requests:
         started = time.perf_counter()
-        try:
+        with contextlib.suppress(InvalidArgument):  # an impossible random ask is answered too, and timed
             quote(catalog, request, limit=limit)
-        except InvalidArgument:
-            pass  # an impossible random ask is answered too, and timed
         times.append((time.perf_counter() - started) * 1000)
     return times
 
@@ -202,11 +201,11 @@ def _where(offer: Any, purchase: str) -> str:
 
 
 def on_demand_cheapest(catalog: Catalog, request: QuoteRequest, gpu: str | None) -> Plan | None:
-    fits = [o for o in catalog.offers if _fits(o, request, gpu) and o.on_demand is not None]
+    fits = [(o.on_demand, o) for o in catalog.offers if _fits(o, request, gpu) and o.on_demand is not None]
     if not fits:
         return None
-    best = min(fits, key=lambda o: o.on_demand)
-    cost = best.on_demand * request.nodes * request.hours
+    price, best = min(fits, key=lambda pair: pair[0])
+    cost = price * request.nodes * request.hours
     return Plan(_where(best, "on_demand"), cost, cost, 1.0 if request.deadline_hours else None)
 
 
@@ -254,10 +253,11 @@ def savings(catalog: Catalog, unpublished: float | None) -> tuple[list[list[str]
         ok = strato.expected <= od.expected * (1 + 1e-9) and (not sky_meets or strato.expected <= sky.expected * 1.0001)
         failures += not ok
         deadline = f", p={sky.p_deadline:.3f}" if sky.p_deadline is not None else ""
+        strato_p = f", p={strato.p_deadline:.3f}" if strato.p_deadline is not None else ""
         rows.append(
             [
                 workload.name,
-                f"{strato.label}: ${strato.expected:,.2f}" + (f", p={strato.p_deadline:.3f}" if strato.p_deadline else ""),
+                f"{strato.label}: ${strato.expected:,.2f}{strato_p}",
                 f"{od.label}: ${od.expected:,.2f}",
                 f"{sky.label}: ${sky.listed:,.2f} believed, ${sky.expected:,.2f} expected{deadline}",
                 f"{1 - strato.expected / od.expected:.0%}",

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class QuoteRequest:
+    """One node's resources x ``nodes`` for ``hours`` of work, and the constraints on where and how to buy it."""
+
     cpus: float = 1
     memory_gib: float = 1
     gpus: int = 0
@@ -75,6 +77,9 @@ class QuoteRequest:
 
 @dataclass(frozen=True)
 class QuoteOption:
+    """One way to run the request: ``expected_cost`` is for the whole run (spot: its expected hours;
+    commitments: the hours of the term they bill), ``p_deadline`` None when no deadline was asked."""
+
     offer: Offer
     purchase: str
     hourly: float  # for all nodes
@@ -193,7 +198,8 @@ def _hours(plan: spot_model.FallbackPlan | None, part: str) -> float:
 
 
 def _apply_deadline(index: CatalogIndex, options: _Options, request: QuoteRequest) -> _Options:
-    """Set P(finish by the deadline) and keep what meets it; spot that does not may become a fallback plan."""
+    """Set P(finish by the deadline) on ``options`` (in place: a refusal message reads it) and keep what
+    meets it; spot that does not may become a spot-then-on-demand plan."""
     deadline, target = request.deadline_hours, request.deadline_probability
     assert deadline is not None
     spot_code = LABELS.index("spot")

@@ -4,6 +4,7 @@ conflicting constraints, an ask no instance can hold, and which filter left noth
 from __future__ import annotations
 
 import difflib
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -200,13 +201,22 @@ def over_budget(max_hourly: float, cheapest: float, offer: Offer, purchase: str)
 
 
 def no_deadline(index: CatalogIndex, options: Any, request: QuoteRequest, labels: tuple[str, ...]) -> str:
-    deadline, target = request.deadline_hours, request.deadline_probability
-    head = f"no option finishes within {_fmt(deadline or 0)} h with probability {_fmt(target)}"
-    if request.hours > (deadline or 0):
+    """Nothing finishes in time: say why (the work is longer than the deadline, or spot is too risky and
+    nothing safe is allowed) and which knob to turn."""
+    deadline, target = request.deadline_hours or 0.0, request.deadline_probability
+    head = f"no option finishes within {_fmt(deadline)} h with probability {_fmt(target)}"
+    if request.hours > deadline:
         return f"{head}: the work alone takes {_fmt(request.hours)} h; raise deadline_hours"
     spot = options.label == labels.index("spot")
-    if spot.any():
-        best = float(np.nanmax(options.p[spot]))
-        hint = "on_demand" if request.on_demand_fallback else "on_demand_fallback or on_demand"
-        return f"{head}: spot finishes in time with probability {best:.2f} at best; allow {hint} or lower it"
-    return f"{head}; allow other purchase options or raise deadline_hours"
+    if not spot.any():
+        return f"{head}; allow other purchase options or raise deadline_hours"
+    hints = [] if "on_demand" in request.purchase else ["allow on_demand"]
+    if not request.on_demand_fallback:
+        hints.append("set on_demand_fallback")
+    else:
+        interval = 0.0 if request.workload == "hosting" else request.checkpoint_interval_hours
+        pieces = 0 if not interval or interval >= request.hours else math.ceil(request.hours / interval - 1e-9) - 1
+        needed = request.hours + pieces * request.checkpoint_cost_hours + request.restart_hours
+        hints.append(f"a move to on-demand needs deadline_hours >= {needed:.4g}")
+    best = float(np.nanmax(options.p[spot]))
+    return f"{head}: spot finishes in time with probability {best:.2f} at best; {', '.join(hints)}, or lower it"

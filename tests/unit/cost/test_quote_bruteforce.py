@@ -116,7 +116,7 @@ def random_request(
     if rng.random() < 0.4:
         gpu_offers = [o for o in offers if o.gpu_count]
         sample = rng.choice(gpu_offers)
-        fields["gpu_type"] = rng.choice([sample.gpu_model, sample.gpu_model.lower(), None])
+        fields["gpu_type"] = rng.choice([sample.gpu_model, (sample.gpu_model or "").lower(), None])
         fields["gpus"] = rng.choice([1, 1, 2, 4, 8, sample.gpu_count])
         fields["cpus"] = rng.choice([1, 4, 8, 16, sample.vcpus])
         fields["memory_gib"] = rng.choice([4, 16, 64, sample.memory_gib])
