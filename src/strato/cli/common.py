@@ -28,6 +28,7 @@ Token = Annotated[
 class Output(StrEnum):
     table = "table"
     json = "json"
+    dot = "dot"  # Graphviz, for graphs: pipeline runs and lineage
 
 
 OutputOpt = Annotated[Output, typer.Option("-o", "--output", help="Output format.")]

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from strato.cli import batch, cost, endpoints, features, jobs, lake, lineage, models, server, tuning, verbs
+from strato.cli import batch, cost, endpoints, features, jobs, lake, lineage, models, pipelines, server, tuning, verbs
 from strato.cli.output import errors
 from strato.errors import StratoError
 
@@ -36,6 +36,7 @@ app.add_typer(batch.app, name="batch")
 app.add_typer(lake.app, name="lake")
 app.add_typer(features.app, name="features")
 app.add_typer(cost.app, name="cost")
+app.add_typer(pipelines.app, name="pipelines")
 
 
 @app.command()

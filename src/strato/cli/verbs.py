@@ -71,8 +71,15 @@ def get(
         print_json(rows) if output is Output.json else console.print(sub.table(rows))
         return
     cls = KINDS.get(kind)
+    if output is Output.dot and (cls.KIND != "PipelineRun" or not name):
+        raise InvalidArgument("-o dot shows one pipeline run's DAG: strato get pipelinerun NAME -o dot")
     with client(home, url, token) as c:
         data = c.get(cls.PLURAL, name) if name else c.list(cls.PLURAL)
+    if output is Output.dot:
+        from strato.cli.pipelines_output import run_dot
+
+        run_dot(data)  # type: ignore[arg-type]
+        return
     view = KIND_VIEWS.get(cls.KIND)
     if output is Output.json or view is None:
         print_json(data)

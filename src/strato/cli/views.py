@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from strato.cli import output, tuning_output
+from strato.cli import output, pipelines_output, tuning_output
 from strato.client import Client
 
 
@@ -31,6 +31,7 @@ class SubView:
 KIND_VIEWS: dict[str, KindView] = {
     "TrainingJob": KindView(table=output.jobs_table, detail=output.job_detail),
     "TuningJob": KindView(table=tuning_output.tuning_table, detail=tuning_output.tuning_detail),
+    "PipelineRun": KindView(table=pipelines_output.runs_table, detail=pipelines_output.run_detail),
 }
 
 SUB_VIEWS: dict[str, SubView] = {

@@ -15,12 +15,14 @@ from strato.client.http import Transport
 from strato.client.jobs import JobsClient
 from strato.client.lineage import LineageClient
 from strato.client.models import ModelsClient
+from strato.client.pipelines import PipelinesClient
 from strato.client.tuning import TuningClient
 from strato.config import load_settings
 from strato.errors import Timeout
 from strato.specs import ResourceSpec, TrainingJob, TuningJob, parse_spec
 from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.endpoint import Endpoint
+from strato.specs.pipeline import Pipeline
 
 
 class Client:
@@ -35,6 +37,7 @@ class Client:
         self.batch = BatchClient(self.transport)
         self.features = FeaturesClient(self.transport)
         self.cost = CostClient(self.transport)
+        self.pipelines = PipelinesClient(self.transport)
 
     def apply(self, spec: ResourceSpec | dict[str, Any], *, base_dir: str | Path = ".") -> dict[str, Any]:
         """Create any resource from a spec object or a dict (what a YAML document holds)."""
@@ -46,6 +49,8 @@ class Client:
             return self.tuning.submit(spec, base_dir=base_dir).data
         if isinstance(spec, BatchTransformJob):  # local model, input and output, relative to the spec file
             return self.batch.submit(spec, base_dir=base_dir)
+        if isinstance(spec, Pipeline):  # local code and inputs of its steps, relative to the spec file
+            return self.pipelines.apply(spec, base_dir=base_dir)
         if isinstance(spec, Endpoint):  # local model directories, relative to the spec file
             return self.endpoints.apply(spec, base_dir=base_dir)
         return dict(self.transport.json("POST", "/api/v1/apply", json=spec.model_dump(mode="json"))["resource"])

@@ -23,4 +23,5 @@ TRACKED_AS = "tracked_as"  # job or tuning_job -> run
 PRODUCED = "produced"  # run -> model_version
 DEPLOYED_TO = "deployed_to"  # model_version -> endpoint
 SOURCE_OF = "source_of"  # lake table version -> feature_view
+STEP_OF = "step_of"  # job -> pipeline_run
 FEATURES_OF = "features_of"  # lake table version or feature_view -> training dataset

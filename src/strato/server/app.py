@@ -19,7 +19,19 @@ from strato.server.mlflow_proxy import MlflowProxy
 from strato.server.observability import Metrics
 from strato.server.online_features_route import OnlineFeaturesRoute
 from strato.server.platform import Platform
-from strato.server.routers import artifacts, batch, cost, features, health, jobs, lineage, models, resources, tuning
+from strato.server.routers import (
+    artifacts,
+    batch,
+    cost,
+    features,
+    health,
+    jobs,
+    lineage,
+    models,
+    pipelines,
+    resources,
+    tuning,
+)
 from strato.server.waiters import ChangeWaiters
 
 
@@ -76,6 +88,7 @@ def create_app(settings: Settings, *, platform: Platform | None = None, run_loop
     app.include_router(lineage.router, dependencies=protected)
     app.include_router(features.router, dependencies=protected)
     app.include_router(cost.router, dependencies=protected)
+    app.include_router(pipelines.router, dependencies=protected)
     app.include_router(models.router, dependencies=protected)  # before resources: /api/v1/{kind} would take it
     app.include_router(resources.router, dependencies=protected)
     # Inference requests skip the API's middleware and routing too (their cost is paid per prediction).

@@ -20,6 +20,8 @@ from strato.features.service import DefinitionKindService, FeatureStoreService, 
 from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
 from strato.lake.tables import LakeTables
+from strato.pipelines.reconciler import PipelineContext, PipelineRunReconciler
+from strato.pipelines.service import PipelineRunService, PipelineService
 from strato.registry.service import RegistryService
 from strato.server.auth import ensure_token
 from strato.serving.reconciler import EndpointContext, EndpointReconciler, passed_env
@@ -31,6 +33,8 @@ from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.budget import Budget
 from strato.specs.endpoint import Endpoint
 from strato.specs.features import DEFINITION_KINDS
+from strato.specs.pipeline import Pipeline
+from strato.specs.pipeline_run import PipelineRun
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
@@ -82,6 +86,8 @@ class Platform:
     routes: RouteTable  # the endpoint router's table, written by the endpoint reconciler
     features: FeatureStoreService
     cost: CostService
+    pipelines: PipelineService
+    pipeline_runs: PipelineRunService
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
@@ -163,12 +169,15 @@ class Platform:
             EndpointReconciler(endpoint_ctx),
             BatchTransformReconciler(batch_ctx),
             MaterializationReconciler(features),
+            PipelineRunReconciler(PipelineContext(store=store, jobs=jobs, artifacts=artifacts, lake=lake)),
         ]
         loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
         tuning = TuningService(store, jobs, ctx.secrets, wake=wake)
         endpoints = EndpointService(store, backend, wake=wake)
         batch = BatchTransformService(store, backend, wake=wake, lake=lake)
+        pipelines = PipelineService(store)
+        pipeline_runs = PipelineRunService(store, wake=wake)
         return cls(
             settings=settings,
             store=store,
@@ -186,6 +195,8 @@ class Platform:
                 BatchTransformJob.KIND: batch,
                 **{kind.KIND: DefinitionKindService(kind.KIND, features) for kind in DEFINITION_KINDS},
                 Budget.KIND: cost.budgets,
+                Pipeline.KIND: pipelines,
+                PipelineRun.KIND: pipeline_runs,
             },
             tracking=tracking,
             tracker=tracker,
@@ -195,6 +206,8 @@ class Platform:
             routes=routes,
             features=features,
             cost=cost,
+            pipelines=pipelines,
+            pipeline_runs=pipeline_runs,
         )
 
     def service(self, kind: str) -> ResourceService:

@@ -9,6 +9,8 @@ from strato.specs.batch_transform import BatchTransformJob
 from strato.specs.budget import Budget
 from strato.specs.endpoint import Endpoint
 from strato.specs.features import Entity, FeatureService, FeatureView, OnDemandFeatureView
+from strato.specs.pipeline import Pipeline
+from strato.specs.pipeline_run import PipelineRun
 from strato.specs.training_job import TrainingJob
 from strato.specs.tuning_job import TuningJob
 
@@ -24,6 +26,8 @@ KINDS.register("FeatureView", "featureviews", "featureview", "fv", "view", "view
 KINDS.register("FeatureService", "featureservices", "featureservice", "fs")(FeatureService)
 KINDS.register("OnDemandFeatureView", "ondemandfeatureviews", "ondemandfeatureview", "odfv")(OnDemandFeatureView)
 KINDS.register("Budget", "budgets", "budget")(Budget)
+KINDS.register("Pipeline", "pipelines", "pipeline")(Pipeline)
+KINDS.register("PipelineRun", "pipelineruns", "pipelinerun", "run", "runs")(PipelineRun)
 KINDS.register("ApprovalPolicy", "approvalpolicies", "approvalpolicy", "policy", "policies")(ApprovalPolicy)
 
 

@@ -175,3 +175,19 @@ cost_records = sa.Table(
     sa.UniqueConstraint("resource_uid", "item", name="uq_cost_records_resource_uid"),
     sa.Index("ix_cost_records_ended_at", "ended_at"),
 )
+
+# The pipeline step cache: a step's content hash (definition, code snapshot, parameters, input
+# fingerprints) -> the outputs and metrics a run of it produced. A hit is used only while the outputs
+# still exist and the entry has not expired.
+pipeline_cache = sa.Table(
+    "pipeline_cache",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("pipeline", sa.String(255), nullable=False),
+    sa.Column("step", sa.String(255), nullable=False),
+    sa.Column("outputs", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("job", sa.String(255), nullable=False),
+    sa.Column("run", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)

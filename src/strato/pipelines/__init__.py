@@ -1,0 +1,1 @@
+"""Pipelines: DAGs of steps with parameters, conditions, caching and retries."""

@@ -1,0 +1,29 @@
+"""The ``PipelineRun`` resource: one execution of a stored ``Pipeline`` with its parameters.
+
+kind: PipelineRun
+name: iris-flow-1
+pipeline: iris-flow
+parameters: {max_leaf_nodes: 16}
+no_cache: false                   # true: every step runs, nothing is reused
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from strato.specs.base import ResourceSpec, check_name
+
+
+class PipelineRun(ResourceSpec):
+    KIND: ClassVar[str] = "PipelineRun"
+    PLURAL: ClassVar[str] = "pipelineruns"
+
+    kind: str = "PipelineRun"
+    pipeline: str = Field(min_length=1, description="name of a Pipeline")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    no_cache: bool = False
+
+    def model_post_init(self, context: Any) -> None:
+        check_name(self.pipeline)
