@@ -129,6 +129,30 @@ def test_the_else_branch_fails_the_run_with_its_message(plane: tuple[Settings, C
     assert low["status"]["message"] == "accuracy 0.5 is under 0.9"
 
 
+def test_a_failed_run_resumes_from_its_failed_steps(plane: tuple[Settings, Client, Path]) -> None:
+    _, client, root = plane
+    marker = root / "code" / "fixed"
+    (root / "code" / "fragile.py").write_text(
+        f"import os, sys\nsys.exit(0 if os.path.exists({str(marker)!r}) else 4)\n"
+    )
+    fragile = load_yaml_text(
+        "kind: Pipeline\nname: fragile\nsteps:\n"
+        "  - {name: one, type: processing, code: ./code, command: python report.py}\n"
+        "  - {name: two, type: processing, code: ./code, command: python fragile.py, after: [one]}\n"
+    )[0]
+    client.apply(fragile, base_dir=root)
+    client.pipelines.run("fragile", name="fragile-1", no_cache=True)
+    failed = client.pipelines.wait("fragile-1", timeout=300)
+    assert states(failed) == {"one": "Succeeded", "two": "Failed"}
+    marker.touch()  # the problem is fixed outside the pipeline
+    resumed = client.pipelines.resume("fragile-1", name="fragile-2")
+    done = client.pipelines.wait(resumed["name"], timeout=300)
+    assert states(done) == {"one": "Cached", "two": "Succeeded"}
+    assert done["status"]["steps"]["one"]["cache"]["reason"] == "reused from run 'fragile-1' (resumed)"
+    with pytest.raises(StratoError, match="run 'fragile-2' is Succeeded; only a failed or stopped run resumes"):
+        client.pipelines.resume("fragile-2", name="fragile-3")
+
+
 def test_a_step_that_fails_every_retry_fails_the_run(plane: tuple[Settings, Client, Path]) -> None:
     _, client, root = plane
     flaky = load_yaml_text(

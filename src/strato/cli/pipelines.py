@@ -60,3 +60,28 @@ def run(
     print_json(final) if output is Output.json else run_detail(final)
     if final["status"]["state"] != "Succeeded":
         raise typer.Exit(1)
+
+
+@app.command()
+def resume(
+    run_name: Annotated[str, typer.Argument(metavar="RUN", help="A failed or stopped pipeline run.")],
+    name: Annotated[str | None, typer.Option(help="Name of the new run.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this many seconds.")] = None,
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Run again from the failed steps: the steps that succeeded in RUN are reused, the rest run."""
+    from strato.cli.pipelines_output import run_detail
+
+    with client(home, url, token) as c:
+        started = c.pipelines.resume(run_name, name=name)
+        if not wait:
+            print_json(started) if output is Output.json else console.print(f"PipelineRun {started['name']} started")
+            return
+        final = c.pipelines.wait(started["name"], timeout=timeout)
+    print_json(final) if output is Output.json else run_detail(final)
+    if final["status"]["state"] != "Succeeded":
+        raise typer.Exit(1)

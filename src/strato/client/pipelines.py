@@ -63,6 +63,16 @@ class PipelinesClient:
         )
         return dict(self.transport.json("POST", "/api/v1/apply", json=run.model_dump(mode="json"))["resource"])
 
+    def resume(self, run: str, *, name: str | None = None) -> dict[str, Any]:
+        """A new run of a failed or stopped run's pipeline that reuses its succeeded steps."""
+        earlier = self.get(run)
+        resumed = PipelineRun(
+            name=name or f"{run[:50]}-resumed-{int(time.time()) % 100000}",
+            pipeline=earlier["spec"]["pipeline"],
+            resume_from=run,
+        )
+        return dict(self.transport.json("POST", "/api/v1/apply", json=resumed.model_dump(mode="json"))["resource"])
+
     def get(self, name: str) -> dict[str, Any]:
         return dict(self.transport.json("GET", f"/api/v1/pipelineruns/{name}"))
 

@@ -117,6 +117,8 @@ class PipelineRunReconciler:
 
     def _prepare(self, run: PipelineRun, run_uid: str, status: dict[str, Any]) -> str | None:
         """Pin the pipeline's current revision and check the parameters; a problem is the run's failure."""
+        if run.resume_from:
+            return self._resume(run, run_uid, status)
         try:
             record = self.ctx.store.get(Pipeline.KIND, run.pipeline)
             pipeline = Pipeline.model_validate(record.spec)
@@ -132,6 +134,32 @@ class PipelineRunReconciler:
             branches={},
             started_at=self.ctx.clock(),
         )
+        return None
+
+    def _resume(self, run: PipelineRun, run_uid: str, status: dict[str, Any]) -> str | None:
+        """Selective execution: the earlier run's pipeline revision and parameters, its succeeded steps
+        reused as they are, the rest run again."""
+        try:
+            earlier = self.ctx.store.get(KIND, str(run.resume_from))
+        except NotFound:
+            return f"resume_from: no pipeline run {run.resume_from!r}"
+        if earlier.spec.get("pipeline") != run.pipeline:
+            return f"resume_from: run {run.resume_from!r} is of pipeline {earlier.spec.get('pipeline')!r}"
+        if earlier.state not in ("Failed", "Stopped") or "pipeline_spec" not in earlier.status:
+            return f"resume_from: run {run.resume_from!r} is {earlier.state}; only a failed or stopped run resumes"
+        before = earlier.status
+        steps = {}
+        for name, step in before["steps"].items():
+            if step["state"] in ("Succeeded", "Cached"):
+                reused = {k: step[k] for k in ("type", "key", "outputs", "metrics", "result") if k in step}
+                steps[name] = {**reused, "state": "Cached",
+                               "cache": {"hit": True, "reason": f"reused from run {run.resume_from!r} (resumed)"}}
+            else:
+                steps[name] = {"state": "Pending", "type": step.get("type")}
+        branches = {n: b for n, b in before.get("branches", {}).items() if steps[n]["state"] == "Cached"}
+        status.update(run_uid=run_uid, pipeline_spec=before["pipeline_spec"], revision=before.get("revision"),
+                      parameters=before["parameters"], steps=steps, branches=branches, started_at=self.ctx.clock(),
+                      resumed_from=run.resume_from)  # fmt: skip
         return None
 
     # Starting a step -----------------------------------------------------------------------------

@@ -65,7 +65,16 @@ class PipelineRunService:
                 return existing, False
             raise InvalidArgument(f"PipelineRun {spec.name!r} already exists with other settings; choose another name")
         pipeline = Pipeline.model_validate(self.store.get(Pipeline.KIND, spec.pipeline).spec)
-        compile_pipeline(pipeline, spec.parameters)  # bad parameters are refused here, with the reason
+        if spec.resume_from:
+            if spec.parameters:
+                raise InvalidArgument("a resumed run takes the parameters of the run it resumes; leave parameters out")
+            earlier = self.store.get(PipelineRun.KIND, spec.resume_from)  # a clear NotFound
+            if earlier.state not in ("Failed", "Stopped"):
+                raise InvalidArgument(
+                    f"resume_from: run {spec.resume_from!r} is {earlier.state}; only a failed or stopped run resumes"
+                )
+        else:
+            compile_pipeline(pipeline, spec.parameters)  # bad parameters are refused here, with the reason
         record = self.store.create(PipelineRun.KIND, spec.name, spec.model_dump(mode="json"), state="Pending",
                                    reason="Created", message="waiting for the reconciler", status={})  # fmt: skip
         self.wake()
