@@ -85,3 +85,29 @@ def resume(
     print_json(final) if output is Output.json else run_detail(final)
     if final["status"]["state"] != "Succeeded":
         raise typer.Exit(1)
+
+
+@app.command()
+def pause(
+    schedule: Annotated[str, typer.Argument(help="PipelineSchedule name.")],
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Pause a schedule: no new runs until it is unpaused."""
+    with client(home, url, token) as c:
+        c.pipelines.pause_schedule(schedule, True)
+    console.print(f"PipelineSchedule {schedule} paused")
+
+
+@app.command()
+def unpause(
+    schedule: Annotated[str, typer.Argument(help="PipelineSchedule name.")],
+    home: Home = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Resume a paused schedule from now on (times missed while paused are not run)."""
+    with client(home, url, token) as c:
+        c.pipelines.pause_schedule(schedule, False)
+    console.print(f"PipelineSchedule {schedule} resumed")

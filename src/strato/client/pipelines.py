@@ -73,6 +73,10 @@ class PipelinesClient:
         )
         return dict(self.transport.json("POST", "/api/v1/apply", json=resumed.model_dump(mode="json"))["resource"])
 
+    def pause_schedule(self, name: str, paused: bool = True) -> dict[str, Any]:
+        verb = "pause" if paused else "resume"
+        return dict(self.transport.json("POST", f"/api/v1/pipelineschedules/{name}/{verb}"))
+
     def get(self, name: str) -> dict[str, Any]:
         return dict(self.transport.json("GET", f"/api/v1/pipelineruns/{name}"))
 

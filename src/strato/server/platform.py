@@ -21,6 +21,7 @@ from strato.jobs.reconciler import JobContext, TrainingJobReconciler
 from strato.jobs.service import JobService
 from strato.lake.tables import LakeTables
 from strato.pipelines.reconciler import PipelineContext, PipelineRunReconciler
+from strato.pipelines.schedule import ScheduleReconciler, ScheduleService
 from strato.pipelines.service import PipelineRunService, PipelineService
 from strato.registry.service import RegistryService
 from strato.server.auth import ensure_token
@@ -35,6 +36,7 @@ from strato.specs.endpoint import Endpoint
 from strato.specs.features import DEFINITION_KINDS
 from strato.specs.pipeline import Pipeline
 from strato.specs.pipeline_run import PipelineRun
+from strato.specs.pipeline_schedule import PipelineSchedule
 from strato.store.artifacts import ArtifactStore, open_artifact_store
 from strato.store.metadata import MetadataStore, ResourceRecord
 from strato.store.secrets import SecretBox
@@ -88,6 +90,7 @@ class Platform:
     cost: CostService
     pipelines: PipelineService
     pipeline_runs: PipelineRunService
+    schedules: ScheduleService
 
     @classmethod
     def build(cls, settings: Settings, backend: ComputeBackend | None = None) -> Platform:
@@ -163,6 +166,8 @@ class Platform:
             catalog_dir=settings.cost_catalog_dir,
             last_request=lambda: dict(routes.last_request),
         )
+        pipeline_runs = PipelineRunService(store, wake=wake)
+        schedules = ScheduleService(store, pipeline_runs)
         reconcilers: list[Reconciler] = [
             TrainingJobReconciler(ctx),
             TuningJobReconciler(tuning_ctx),
@@ -170,6 +175,7 @@ class Platform:
             BatchTransformReconciler(batch_ctx),
             MaterializationReconciler(features),
             PipelineRunReconciler(PipelineContext(store=store, jobs=jobs, artifacts=artifacts, lake=lake)),
+            ScheduleReconciler(schedules),
         ]
         loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
@@ -177,7 +183,6 @@ class Platform:
         endpoints = EndpointService(store, backend, wake=wake)
         batch = BatchTransformService(store, backend, wake=wake, lake=lake)
         pipelines = PipelineService(store)
-        pipeline_runs = PipelineRunService(store, wake=wake)
         return cls(
             settings=settings,
             store=store,
@@ -197,6 +202,7 @@ class Platform:
                 Budget.KIND: cost.budgets,
                 Pipeline.KIND: pipelines,
                 PipelineRun.KIND: pipeline_runs,
+                PipelineSchedule.KIND: schedules,
             },
             tracking=tracking,
             tracker=tracker,
@@ -208,6 +214,7 @@ class Platform:
             cost=cost,
             pipelines=pipelines,
             pipeline_runs=pipeline_runs,
+            schedules=schedules,
         )
 
     def service(self, kind: str) -> ResourceService:

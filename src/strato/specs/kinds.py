@@ -11,6 +11,7 @@ from strato.specs.endpoint import Endpoint
 from strato.specs.features import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from strato.specs.pipeline import Pipeline
 from strato.specs.pipeline_run import PipelineRun
+from strato.specs.pipeline_schedule import PipelineSchedule
 from strato.specs.training_job import TrainingJob
 from strato.specs.tuning_job import TuningJob
 
@@ -28,6 +29,7 @@ KINDS.register("OnDemandFeatureView", "ondemandfeatureviews", "ondemandfeaturevi
 KINDS.register("Budget", "budgets", "budget")(Budget)
 KINDS.register("Pipeline", "pipelines", "pipeline")(Pipeline)
 KINDS.register("PipelineRun", "pipelineruns", "pipelinerun", "run", "runs")(PipelineRun)
+KINDS.register("PipelineSchedule", "pipelineschedules", "pipelineschedule", "schedule", "schedules")(PipelineSchedule)
 KINDS.register("ApprovalPolicy", "approvalpolicies", "approvalpolicy", "policy", "policies")(ApprovalPolicy)
 
 

@@ -23,3 +23,14 @@ def stop(name: str, p: Platform = Depends(platform)) -> dict[str, Any]:
 def revisions(name: str, p: Platform = Depends(platform)) -> list[dict[str, Any]]:
     p.pipelines.get(name)
     return p.store.revisions("Pipeline", name)
+
+
+@router.post("/pipelineschedules/{name}/pause")
+def pause(name: str, p: Platform = Depends(platform)) -> dict[str, Any]:
+    return p.schedules.to_api(p.schedules.set_paused(name, True))
+
+
+@router.post("/pipelineschedules/{name}/resume")
+def resume_schedule(name: str, p: Platform = Depends(platform)) -> dict[str, Any]:
+    """Resume a paused schedule: it fires from now on (the times missed while paused are not run)."""
+    return p.schedules.to_api(p.schedules.set_paused(name, False))
