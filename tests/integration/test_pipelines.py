@@ -169,6 +169,21 @@ def test_a_step_that_fails_every_retry_fails_the_run(plane: tuple[Settings, Clie
     assert states(done)["after"] == "Skipped"
 
 
+def test_on_failure_continue_lets_independent_branches_finish(plane: tuple[Settings, Client, Path]) -> None:
+    _, client, root = plane
+    spec = load_yaml_text(
+        "kind: Pipeline\nname: branches\non_failure: continue\nsteps:\n"
+        "  - {name: bad, type: processing, code: ./code, command: python flaky.py}\n"
+        "  - {name: after-bad, type: processing, code: ./code, command: python report.py, after: [bad]}\n"
+        "  - {name: good, type: processing, code: ./code, command: python report.py}\n"
+    )[0]
+    client.apply(spec, base_dir=root)
+    client.pipelines.run("branches", name="branches-1", no_cache=True)
+    done = client.pipelines.wait("branches-1", timeout=300)
+    assert done["status"]["state"] == "Failed"
+    assert states(done) == {"bad": "Failed", "after-bad": "Skipped", "good": "Succeeded"}
+
+
 def test_broken_pipelines_and_parameters_are_refused(plane: tuple[Settings, Client, Path]) -> None:
     _, client, root = plane
     cycle = load_yaml_text(
