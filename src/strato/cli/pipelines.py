@@ -42,21 +42,26 @@ def run(
 ) -> None:
     """Start a run of a pipeline with parameters; with --wait, show its steps as they go and exit 1 unless
     it Succeeded."""
-    from strato.cli.pipelines_output import run_detail
-
     with client(home, url, token) as c:
         started = c.pipelines.run(pipeline, _parameters(param or []), name=name, no_cache=no_cache)
-        if not wait:
-            print_json(started) if output is Output.json else console.print(f"PipelineRun {started['name']} started")
-            return
-        with console.status(f"running {started['name']}") as spinner:
+        _follow(c, started, wait, timeout, output)
 
-            def progress(item: dict[str, Any]) -> None:
-                steps = (item["status"].get("steps") or {}).values()
-                done = sum(1 for s in steps if s["state"] in ("Succeeded", "Cached", "Skipped", "Failed"))
-                spinner.update(f"running {started['name']}: {done}/{len(steps)} steps done")
 
-            final = c.pipelines.wait(started["name"], timeout=timeout, on_progress=progress)
+def _follow(c: Any, started: dict[str, Any], wait: bool, timeout: float | None, output: Output) -> None:
+    """Say the run started, or follow it with a spinner, show its DAG, and exit 1 unless it Succeeded."""
+    from strato.cli.pipelines_output import run_detail
+
+    if not wait:
+        print_json(started) if output is Output.json else console.print(f"PipelineRun {started['name']} started")
+        return
+    with console.status(f"running {started['name']}") as spinner:
+
+        def progress(item: dict[str, Any]) -> None:
+            steps = (item["status"].get("steps") or {}).values()
+            done = sum(1 for s in steps if s["state"] in ("Succeeded", "Cached", "Skipped", "Failed"))
+            spinner.update(f"running {started['name']}: {done}/{len(steps)} steps done")
+
+        final = c.pipelines.wait(started["name"], timeout=timeout, on_progress=progress)
     print_json(final) if output is Output.json else run_detail(final)
     if final["status"]["state"] != "Succeeded":
         raise typer.Exit(1)
@@ -74,17 +79,8 @@ def resume(
     output: OutputOpt = Output.table,
 ) -> None:
     """Run again from the failed steps: the steps that succeeded in RUN are reused, the rest run."""
-    from strato.cli.pipelines_output import run_detail
-
     with client(home, url, token) as c:
-        started = c.pipelines.resume(run_name, name=name)
-        if not wait:
-            print_json(started) if output is Output.json else console.print(f"PipelineRun {started['name']} started")
-            return
-        final = c.pipelines.wait(started["name"], timeout=timeout)
-    print_json(final) if output is Output.json else run_detail(final)
-    if final["status"]["state"] != "Succeeded":
-        raise typer.Exit(1)
+        _follow(c, c.pipelines.resume(run_name, name=name), wait, timeout, output)
 
 
 @app.command()

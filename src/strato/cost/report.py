@@ -21,11 +21,12 @@ def _offer_index(catalog: Catalog) -> dict[tuple[str, str, str], Offer]:
     return {(o.cloud, o.region, o.instance_type): o for o in catalog.offers if o.service == "vm"}
 
 
-def _cheapest_anywhere(catalog: Catalog, offer: Offer) -> Offer | None:
-    """The cheapest on-demand VM on any cloud and region with at least this one's CPUs, memory and GPUs."""
+def _cheapest(catalog: Catalog, offer: Offer, cloud: str | None = None) -> Offer | None:
+    """The cheapest on-demand VM (of ``cloud``, or any) in any region with at least this one's CPUs, memory
+    and GPUs (the same GPU model)."""
     best = None
     for other in catalog.offers:
-        if other.service != "vm" or other.on_demand is None:
+        if other.service != "vm" or other.on_demand is None or (cloud is not None and other.cloud != cloud):
             continue
         fits = (
             other.vcpus >= offer.vcpus
@@ -50,23 +51,6 @@ def _managed_premium(catalog: Catalog, offer: Offer, workload: str) -> float | N
     return None
 
 
-def _cheapest_in(catalog: Catalog, offer: Offer, cloud: str) -> Offer | None:
-    """The cheapest on-demand VM of ``cloud`` (any region) with at least this one's resources."""
-    best = None
-    for other in catalog.offers:
-        if other.cloud != cloud or other.service != "vm" or other.on_demand is None:
-            continue
-        fits = (
-            other.vcpus >= offer.vcpus
-            and other.memory_gib >= offer.memory_gib
-            and other.gpu_count >= offer.gpu_count
-            and (offer.gpu_model is None or other.gpu_model == offer.gpu_model)
-        )
-        if fits and (best is None or other.on_demand < (best.on_demand or 0)):
-            best = other
-    return best
-
-
 def on_each_cloud(records: list[CostRecord], catalog: Catalog) -> dict[str, float | None]:
     """What the same run time would cost on demand on each cloud's cheapest fitting instance, and on
     Databricks (AWS VMs plus DBUs: jobs compute for jobs, model serving for endpoints). None: no instance
@@ -81,7 +65,7 @@ def on_each_cloud(records: list[CostRecord], catalog: Catalog) -> dict[str, floa
         hours = row.seconds * row.units / 3600
         for cloud in ("aws", "gcp", "azure"):
             if (offer, cloud) not in cheapest:
-                cheapest[(offer, cloud)] = _cheapest_in(catalog, offer, cloud)
+                cheapest[(offer, cloud)] = _cheapest(catalog, offer, cloud)
             match, total = cheapest[(offer, cloud)], totals[cloud]
             totals[cloud] = None if match is None or total is None else total + (match.on_demand or 0.0) * hours
         dbu = catalog.dbu_rate("aws", "serving" if row.kind == "Endpoint" else "jobs")
@@ -128,7 +112,7 @@ def build_report(
         if row.kind != "Endpoint" and row.purchase == "on_demand" and offer.spot:
             spot_saving += row.cost * (1 - offer.spot / row.hourly)
         if offer not in cheapest_of:
-            cheapest_of[offer] = _cheapest_anywhere(catalog, offer)
+            cheapest_of[offer] = _cheapest(catalog, offer)
         cheapest = cheapest_of[offer]
         if cheapest is not None and cheapest.on_demand and cheapest.on_demand < row.hourly:
             region_saving += row.cost * (1 - cheapest.on_demand / row.hourly)
