@@ -47,13 +47,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _metaflow_env import METAFLOW_VERSION, clean_environ, metaflow_python  # noqa: E402
-from job_overhead import machine  # noqa: E402
+from _metaflow_env import METAFLOW_VERSION, clean_environ, metaflow_python
+from job_overhead import machine
 
-from strato.client import Client  # noqa: E402
-from strato.config import load_settings  # noqa: E402
-from strato.server import daemon  # noqa: E402
-from strato.specs import load_yaml_text  # noqa: E402
+from strato.client import Client
+from strato.config import load_settings
+from strato.server import daemon
+from strato.specs import load_yaml_text
 
 STEPS = 20
 WIDTH = STEPS - 2  # the fan-out's parallel steps
@@ -137,7 +137,8 @@ def metaflow(python: Path, flows: Path, shape: str, env: dict[str, str]) -> floa
     )
     wall = time.perf_counter() - t0
     if done.returncode != 0:
-        raise RuntimeError(f"metaflow {shape} failed (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        tail = done.stdout[-3000:] + done.stderr[-3000:]
+        raise RuntimeError(f"metaflow {shape} failed (exit {done.returncode}):\n{tail}")
     return wall
 
 
@@ -185,15 +186,18 @@ def _median(values: Iterable[float | None]) -> float | None:
 
 def profile(runs: list[StratoRun]) -> dict[str, float | None]:
     """Median over runs of: the sum over steps of each phase (seconds), and the most jobs running at once."""
-    phases: dict[str, list[float]] = {k: [] for k in ("to_first", "schedule", "process", "notice", "to_client")}
+    phases: dict[str, list[float]] = {k: [] for k in ("to_first", "deps", "schedule", "process", "notice", "to_client")}
     concurrent: list[float] = []
     for r in runs:
         steps = r.run["status"]["steps"]
         started = [s["started_at"] for s in steps.values() if "started_at" in s]
         ended = [s["ended_at"] for s in steps.values() if "ended_at" in s]
-        schedule = process = notice = 0.0
+        after = {s["name"]: s.get("after") or [] for s in r.run["status"]["pipeline_spec"]["steps"]}
+        deps = schedule = process = notice = 0.0
         spans: list[tuple[float, float]] = []
         for name, step in steps.items():
+            if after.get(name):  # its last dependency ended -> a pass started it (or found it cached)
+                deps += step["started_at"] - max(steps[d]["ended_at"] for d in after[name])
             ev = r.events.get(name, {})
             first = ev.get("Starting")
             done = ev.get("Completed")
@@ -204,6 +208,7 @@ def profile(runs: list[StratoRun]) -> dict[str, float | None]:
             notice += step["ended_at"] - done  # job Completed -> the pipeline's pass sees it
             spans.append((first, done))
         phases["to_first"].append(min(started) - r.t0)
+        phases["deps"].append(deps)
         phases["schedule"].append(schedule)
         phases["process"].append(process)
         phases["notice"].append(notice)
@@ -235,6 +240,7 @@ HEADER = (
 PROFILE_HEADER = (
     "Strato run",
     "run() -> 1st step starts",
+    "deps done -> step starts",
     "step start -> task starting",
     "task starting -> Completed",
     "Completed -> pipeline sees it",
@@ -338,9 +344,7 @@ def run_plane(
                     if peers is not None:
                         peers(shape)
                     cold[shape].append(strato(client, f"{short}-cold", f"{tag}-{short}-cold-{i}", profile=True))
-                    cached[shape].append(
-                        strato(client, f"{short}-cached", f"{tag}-{short}-cached-{i}", profile=True)
-                    )
+                    cached[shape].append(strato(client, f"{short}-cached", f"{tag}-{short}-cached-{i}", profile=True))
                     done()
     finally:
         daemon.stop(settings)
@@ -415,9 +419,9 @@ def main(argv: list[str] | None = None) -> int:
         for what, runs in (("", plane.cold), ("cached ", plane.cached)):
             for shape in ("chain", "fan-out"):
                 p = profile(runs[shape])
-                per = [p[key] for key in ("to_first", "schedule", "process", "notice", "to_client")]
-                cells = [_s(per[0]), *[("-" if v is None else f"{v / STEPS * 1000:.0f} ms") for v in per[1:4]]]
-                prows.append((f"{what}{shape}{label}", *cells, _s(per[4]), _s(p["peak"])))
+                per = [p[key] for key in ("to_first", "deps", "schedule", "process", "notice", "to_client")]
+                cells = [_s(per[0]), *[("-" if v is None else f"{v / STEPS * 1000:.0f} ms") for v in per[1:5]]]
+                prows.append((f"{what}{shape}{label}", *cells, _s(per[5]), f"{p['peak'] or 0:.0f}"))
 
     mf = f"Metaflow {METAFLOW_VERSION}" if mf_python is not None else "Metaflow skipped"
     load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
@@ -427,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(HEADER, rows, title)
     ptitle = (
-        "Where Strato's time goes (medians; first and last columns in s per run, the middle three are the "
-        f"sum over steps / {STEPS}; on the fan-out the middle ones overlap)"
+        "Where Strato's time goes (medians; first and last columns in s per run, the middle four are the "
+        f"sum over steps / {STEPS}; on the fan-out they overlap; 'jobs at once' is the most tasks running together)"
     )
     print_table(PROFILE_HEADER, prows, ptitle)
     print(

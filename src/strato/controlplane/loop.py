@@ -56,6 +56,9 @@ class ReconcileLoop:
         started = time.perf_counter()
         failures = 0
         records = self.store.list(active=True)
+        # Orchestrators (``late = True``: pipeline runs) go after what they orchestrate, so a step job
+        # that ends in this pass is seen by its run in the same pass, not one tick later.
+        records.sort(key=lambda r: bool(getattr(self.reconcilers.get(r.kind), "late", False)))
         for each in self.reconcilers.values():
             each.begin_pass()
         for record in records:

@@ -61,6 +61,7 @@ def job_name(run: str, step: str, attempt: int) -> str:
 
 class PipelineRunReconciler:
     kind = KIND
+    late = True  # reconciled after the step jobs in each pass (controlplane/loop.py)
 
     def __init__(self, ctx: PipelineContext):
         self.ctx = ctx
@@ -98,12 +99,7 @@ class PipelineRunReconciler:
                 if step["state"] in ("Pending", "Running"):
                     step.update(state="Skipped", reason=why)
         else:
-            states = {n: s["state"] for n, s in steps.items()}
-            for name in skipped_steps(plan, states, status["branches"]):
-                steps[name].update(state="Skipped", reason="behind a condition branch that was not taken")
-            states = {n: s["state"] for n, s in steps.items()}
-            for name in ready_steps(plan, states, status["branches"]):
-                self._start(run, plan, name, steps[name], status)
+            self._advance(run, plan, status)
         if all(s["state"] in DONE for s in steps.values()):
             failed = [n for n, s in steps.items() if s["state"] == "Failed"]
             state = "Stopped" if stopping else "Failed" if failed else "Succeeded"
@@ -114,6 +110,21 @@ class PipelineRunReconciler:
             return
         if status != record.status or transitions:
             self.ctx.store.update_status(record.uid, status, *transitions)
+
+    def _advance(self, run: PipelineRun, plan: Plan, status: dict[str, Any]) -> None:
+        """Start what is ready, again and again while steps finish at once (cache hits, conditions), so a
+        fully cached run completes in one pass instead of one pass per step."""
+        steps = status["steps"]
+        while True:
+            states = {n: s["state"] for n, s in steps.items()}
+            for name in skipped_steps(plan, states, status["branches"]):
+                steps[name].update(state="Skipped", reason="behind a condition branch that was not taken")
+            states = {n: s["state"] for n, s in steps.items()}
+            ready = ready_steps(plan, states, status["branches"])
+            for name in ready:
+                self._start(run, plan, name, steps[name], status)
+            if not any(steps[name]["state"] in DONE for name in ready):
+                return
 
     def _prepare(self, run: PipelineRun, run_uid: str, status: dict[str, Any]) -> str | None:
         """Pin the pipeline's current revision and check the parameters; a problem is the run's failure."""
