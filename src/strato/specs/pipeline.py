@@ -42,7 +42,7 @@ from strato.specs.training_job import CHANNEL_RE, ENV_NAME_RE, TrainingJob
 STEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
 STEP_NAME_RULE = "use 1-40 letters, digits or '-', starting with a letter or digit"
 # Parameters and outputs are read as attributes in conditions (parameters.P, steps.S.outputs.O) and
-# outputs become environment variables ($STRATO_OUTPUT_<name>): Python identifiers.
+# output names are directories under the job's output directory and attributes in conditions: identifiers.
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 STEP_TYPES = ("processing", "training", "condition", "fail")
 PARAMETER_TYPES = ("int", "float", "string", "bool")
@@ -192,8 +192,8 @@ class _RunStep(_Step):
 
 
 class ProcessingStep(_RunStep):
-    """A command (or module:function) in a job; each output is a directory it writes, found at
-    ``$STRATO_OUTPUT_<name>``."""
+    """A command (or module:function) in a job; each output is a directory it writes under its output
+    directory: ``$SM_OUTPUT_DATA_DIR/<name>`` (also ``$STRATO_OUTPUT_DIR/<name>``)."""
 
     type: Literal["processing"]
     code: str | None = None
