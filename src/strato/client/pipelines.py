@@ -28,18 +28,24 @@ def _local_paths(step: dict[str, Any], transport: Transport, base_dir: Path) -> 
                 f"step {step['name']!r}: code directory {code!r} does not exist (looked in {directory})"
             )
         holder["code"] = upload_snapshot(transport, directory)
-    inputs = dict(step.get("inputs") or {})
+    if "inputs" in step:
+        step["inputs"] = _upload_inputs(step["inputs"], step["name"], transport, base_dir)
+    if holder is not step:
+        holder["inputs"] = _upload_inputs(holder.get("inputs") or {}, step["name"], transport, base_dir)
+        step["job"] = holder
+    return step
+
+
+def _upload_inputs(inputs: dict[str, Any], step: str, transport: Transport, base_dir: Path) -> dict[str, Any]:
+    """Local input paths snapshotted and uploaded (references and URIs stay as they are)."""
+    resolved = dict(inputs)
     for channel, source in inputs.items():
         if isinstance(source, str) and _is_local(source) and "{{" not in source:
             path = (base_dir / source).resolve()
             if not path.exists():
-                raise InvalidArgument(f"step {step['name']!r}: input {channel} path {source!r} does not exist")
-            inputs[channel] = _snapshot_path(transport, path)
-    if inputs:
-        step["inputs"] = inputs
-    if holder is not step:
-        step["job"] = holder
-    return step
+                raise InvalidArgument(f"step {step!r}: input {channel} path {source!r} does not exist")
+            resolved[channel] = _snapshot_path(transport, path)
+    return resolved
 
 
 class PipelinesClient:

@@ -19,8 +19,8 @@ from typing import Any
 from strato.errors import InvalidArgument
 from strato.pipelines.refs import Ref, condition_refs, find_refs, substitute_parameters
 from strato.specs.pipeline import (
+    AnyStep,
     ConditionStep,
-    FailStep,
     Pipeline,
     ProcessingStep,
     TrainingStep,
@@ -34,7 +34,6 @@ DONE = frozenset({SUCCEEDED, CACHED, SKIPPED})
 # Fields that change how a step runs, not what it computes: changing them keeps its cache hits.
 NOT_IN_CACHE_KEY = ("name", "after", "cache", "retry", "timeout")
 
-AnyStep = ProcessingStep | TrainingStep | ConditionStep | FailStep
 
 
 @dataclass

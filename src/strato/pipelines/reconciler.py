@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from strato.errors import NotFound, StratoError
+from strato.batch.service import BatchTransformService
+from strato.errors import InvalidArgument, NotFound, StratoError
 from strato.jobs.runner import STORE_SCHEME
 from strato.jobs.service import JobService
 from strato.jobs.task import artifact_prefix
@@ -29,6 +30,10 @@ from strato.lineage.graph import Lineage
 from strato.pipelines.cache import CacheEntry, StepCache
 from strato.pipelines.dag import Plan, cache_key, compile_pipeline, ready_steps, skipped_steps
 from strato.pipelines.refs import evaluate_condition, resolve_refs
+from strato.registry.service import RegistryService
+from strato.serving.service import EndpointService
+from strato.specs.batch_transform import BatchTransformJob
+from strato.specs.endpoint import Endpoint
 from strato.specs.pipeline import Pipeline
 from strato.specs.pipeline_run import PipelineRun
 from strato.specs.training_job import TrainingJob
@@ -49,6 +54,9 @@ class PipelineContext:
     artifacts: ArtifactStore
     lake: LakeTables | None = None
     clock: Callable[[], float] = time.time
+    registry: RegistryService | None = None  # register steps
+    endpoints: EndpointService | None = None  # deploy steps
+    batch: BatchTransformService | None = None  # batch_transform steps
 
 
 def job_name(run: str, step: str, attempt: int) -> str:
@@ -193,6 +201,12 @@ class PipelineRunReconciler:
         except StratoError as exc:
             step.update(state="Failed", message=exc.message, ended_at=now)
             return
+        if planned.type in ("register", "deploy", "batch_transform"):
+            try:
+                self._start_service_step(run, name, planned.type, definition, step, status)
+            except StratoError as exc:
+                step.update(state="Failed", message=f"step {name!r}: {exc.message}", ended_at=now)
+            return
         if step.get("retry_at") and now < float(step["retry_at"]):
             return
         key = cache_key(planned, definition, self._fingerprints(planned.definition, status["steps"], definition))
@@ -204,7 +218,8 @@ class PipelineRunReconciler:
             found = self.cache.lookup(key, parse_duration(expire) if expire is not None else None)
             step["cache"] = {"hit": found.entry is not None, "reason": found.reason}
             if found.entry is not None:
-                step.update(state="Cached", outputs=found.entry.outputs, metrics=found.entry.metrics, ended_at=now)
+                step.update(state="Cached", outputs=found.entry.outputs, metrics=found.entry.metrics, ended_at=now,
+                            job=found.entry.job)  # fmt: skip
                 return
         elif not use_cache:
             step["cache"] = {"hit": False, "reason": "caching is off for this run or step"}
@@ -220,6 +235,66 @@ class PipelineRunReconciler:
         lineage.link((kinds.JOB, job.uid), (kinds.PIPELINE_RUN, status["run_uid"]), kinds.STEP_OF)
         step.update(state="Running", job=spec.name, attempt=attempt)
         step.pop("retry_at", None)
+
+    def _start_service_step(
+        self, run: PipelineRun, name: str, kind: str, definition: dict[str, Any], step: dict[str, Any],
+        status: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Register a model (done at once), or create an endpoint or a batch transform (followed)."""
+        now = self.ctx.clock()
+        if kind == "register":
+            if self.ctx.registry is None:
+                raise InvalidArgument("this control plane has no model registry")
+            source = status["steps"][definition["step"]]
+            if not source.get("job"):
+                raise InvalidArgument(f"step {definition['step']!r} has no job whose model could be registered")
+            model = definition["model"]
+            description = definition.get("description") or f"pipeline run {run.name}"
+            actor = f"pipeline:{run.name}"
+            version = self.ctx.registry.register(model, job=source["job"], description=description, actor=actor)
+            number = str(version["version"])
+            if definition.get("approve"):
+                self.ctx.registry.approve(model, number, actor=f"pipeline:{run.name}",
+                                          reason=f"approved by pipeline run {run.name}")  # fmt: skip
+            step.update(state="Succeeded", ended_at=now,
+                        outputs={"model_uri": f"models:/{model}/{number}", "version": number})  # fmt: skip
+            return
+        if kind == "deploy":
+            if self.ctx.endpoints is None:
+                raise InvalidArgument("this control plane cannot deploy endpoints")
+            endpoint = Endpoint.model_validate(definition["endpoint"])
+            self.ctx.endpoints.apply(endpoint)
+            step.update(state="Running", resource={"kind": Endpoint.KIND, "name": endpoint.name},
+                        deadline=now + float(definition.get("timeout") or 600))  # fmt: skip
+            return
+        if self.ctx.batch is None:
+            raise InvalidArgument("this control plane cannot run batch transforms")
+        transform = BatchTransformJob.model_validate({**definition["transform"], "name": job_name(run.name, name, 1)})
+        self.ctx.batch.apply(transform)
+        step.update(state="Running", resource={"kind": BatchTransformJob.KIND, "name": transform.name})
+        if definition.get("timeout"):
+            step["deadline"] = now + float(definition["timeout"])
+
+    def _follow_resource(self, name: str, step: dict[str, Any]) -> None:
+        """A deploy step ends when its endpoint is in service; a batch_transform step with its job."""
+        kind, resource = step["resource"]["kind"], step["resource"]["name"]
+        now = self.ctx.clock()
+        try:
+            record = self.ctx.store.get(kind, resource)
+        except NotFound:
+            step.update(state="Failed", message=f"step {name!r}: {kind} {resource!r} was deleted", ended_at=now)
+            return
+        done = {"Endpoint": "InService", "BatchTransformJob": "Completed"}[kind]
+        if record.state == done:
+            key = "url" if kind == "Endpoint" else "output"
+            step.update(state="Succeeded", outputs={key: record.status.get(key)}, ended_at=now)
+        elif record.state in ("Failed", "Stopped"):
+            why = record.status.get("message") or record.state
+            message = f"step {name!r}: {kind} {resource!r} {record.state}: {why}"
+            step.update(state="Failed", message=message, ended_at=now)
+        elif step.get("deadline") and now > float(step["deadline"]):
+            step.update(state="Failed", message=f"step {name!r}: {kind} {resource!r} is still {record.state} after its "
+                        "timeout", ended_at=now)  # fmt: skip
 
     def _job_spec(
         self, run: PipelineRun, step: str, kind: str, definition: dict[str, Any], attempt: int
@@ -268,6 +343,9 @@ class PipelineRunReconciler:
 
     # Following a step ----------------------------------------------------------------------------
     def _follow(self, run: PipelineRun, plan: Plan, name: str, step: dict[str, Any], status: dict[str, Any]) -> None:
+        if step.get("resource"):
+            self._follow_resource(name, step)
+            return
         if not step.get("job"):
             self._start(run, plan, name, step, status)  # waiting for a retry's backoff
             return

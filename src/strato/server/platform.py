@@ -168,20 +168,30 @@ class Platform:
         )
         pipeline_runs = PipelineRunService(store, wake=wake)
         schedules = ScheduleService(store, pipeline_runs)
+        endpoints = EndpointService(store, backend, wake=wake)
+        batch = BatchTransformService(store, backend, wake=wake, lake=lake)
         reconcilers: list[Reconciler] = [
             TrainingJobReconciler(ctx),
             TuningJobReconciler(tuning_ctx),
             EndpointReconciler(endpoint_ctx),
             BatchTransformReconciler(batch_ctx),
             MaterializationReconciler(features),
-            PipelineRunReconciler(PipelineContext(store=store, jobs=jobs, artifacts=artifacts, lake=lake)),
+            PipelineRunReconciler(
+                PipelineContext(
+                    store=store,
+                    jobs=jobs,
+                    artifacts=artifacts,
+                    lake=lake,
+                    registry=registry,
+                    endpoints=endpoints,
+                    batch=batch,
+                )
+            ),
             ScheduleReconciler(schedules),
         ]
         loop = ReconcileLoop(store, reconcilers, tick_interval=settings.tick_interval)
         backend.add_listener(loop.wake)
         tuning = TuningService(store, jobs, ctx.secrets, wake=wake)
-        endpoints = EndpointService(store, backend, wake=wake)
-        batch = BatchTransformService(store, backend, wake=wake, lake=lake)
         pipelines = PipelineService(store)
         return cls(
             settings=settings,

@@ -44,7 +44,7 @@ STEP_NAME_RULE = "use 1-40 letters, digits or '-', starting with a letter or dig
 # Parameters and outputs are read as attributes in conditions (parameters.P, steps.S.outputs.O) and
 # output names are directories under the job's output directory and attributes in conditions: identifiers.
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-STEP_TYPES = ("processing", "training", "condition", "fail")
+STEP_TYPES = ("processing", "training", "condition", "fail", "register", "deploy", "batch_transform")
 PARAMETER_TYPES = ("int", "float", "string", "bool")
 TRAINING_OUTPUTS = ("model", "output")
 
@@ -282,7 +282,42 @@ class FailStep(_Step):
     message: str = Field(min_length=1)
 
 
-Step = Annotated[ProcessingStep | TrainingStep | ConditionStep | FailStep, Field(discriminator="type")]
+class RegisterStep(_Step):
+    """Registers the model of training step ``step`` as a new version of ``model`` (outputs ``model_uri``
+    and ``version``); with ``approve``, approves it against the model's approval policy."""
+
+    type: Literal["register"]
+    model: str = Field(min_length=1, description="registered model name")
+    step: str = Field(description="the training step whose model is registered")
+    approve: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _after_its_step(self) -> RegisterStep:
+        if self.step not in self.after:
+            self.after = [*self.after, self.step]
+        return self
+
+
+class DeployStep(_Step):
+    """Creates or updates an endpoint (any Endpoint fields; references allowed, e.g. a variant's model
+    ``{{ steps.register.outputs.model_uri }}``) and waits until it is in service (output ``url``)."""
+
+    type: Literal["deploy"]
+    endpoint: dict[str, Any]
+    timeout: Duration = 600.0
+
+
+class BatchTransformStep(_Step):
+    """A batch transform job (any BatchTransformJob fields but its name; output ``output``)."""
+
+    type: Literal["batch_transform"]
+    transform: dict[str, Any]
+    timeout: Duration | None = None
+
+
+AnyStep = ProcessingStep | TrainingStep | ConditionStep | FailStep | RegisterStep | DeployStep | BatchTransformStep
+Step = Annotated[AnyStep, Field(discriminator="type")]
 
 
 class Pipeline(ResourceSpec):
@@ -331,14 +366,20 @@ class Pipeline(ResourceSpec):
             seen.add(step.name)
         return self
 
-    def step(self, name: str) -> ProcessingStep | TrainingStep | ConditionStep | FailStep | None:
+    def step(self, name: str) -> AnyStep | None:
         return next((s for s in self.steps if s.name == name), None)
 
 
-def step_outputs(step: ProcessingStep | TrainingStep | ConditionStep | FailStep) -> tuple[str, ...]:
+def step_outputs(step: Any) -> tuple[str, ...]:
     """The outputs other steps may reference as ``steps.S.outputs.O``."""
     if isinstance(step, ProcessingStep):
         return tuple(step.outputs)
     if isinstance(step, TrainingStep):
         return TRAINING_OUTPUTS
+    if isinstance(step, RegisterStep):
+        return ("model_uri", "version")
+    if isinstance(step, DeployStep):
+        return ("url",)
+    if isinstance(step, BatchTransformStep):
+        return ("output",)
     return ()
