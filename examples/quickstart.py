@@ -1,17 +1,15 @@
 """The quickstart story so far: load a bundled data set into lake tables, define features, build a
-point-in-time training dataset and materialize the online store; train a real scikit-learn model as a
-managed training job (an MLflow run), register its model and approve it against an approval policy,
-deploy it as an endpoint and invoke it with features read from the online store, score the data set
-with a batch transform job, then train on (simulated) spot capacity, get interrupted once, and resume
-from the checkpoint; and the cost report prices all of it on each cloud.
+point-in-time training dataset (a job trains on it) and materialize the online store; then a pipeline
+(examples/pipelines/iris.yaml) takes a model to production: prepare the data, train on spot, gate on the
+validation metric, register and approve it against an approval policy, score a file with a batch
+transform and deploy an endpoint, which answers with features read from the online store; then a spot
+job is interrupted once and resumes from its checkpoint; and the cost report prices all of it on each
+cloud.
 
     make quickstart        # or: .venv/bin/python examples/quickstart.py
 
-It starts the embedded control plane in the workspace home (``~/.strato``, or ``$STRATO_HOME``) if
-none runs, writes scikit-learn's bundled iris data set as a training channel (no download), submits
-``sklearn-iris/train.py`` (a SageMaker script-mode script, unchanged) and prints the job's status,
-metrics, log tail and model location. Then it runs ``spot/train.py`` as a spot job that the simulated
-market interrupts once, and prints its attempts, checkpoints and goodput.
+It starts the embedded control plane in the workspace home (``~/.strato``, or ``$STRATO_HOME``) if none
+runs. Every data set comes from scikit-learn (no download).
 """
 
 from __future__ import annotations
@@ -27,10 +25,8 @@ from sklearn.datasets import load_iris
 import strato
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE / "sklearn-iris"))
 sys.path.insert(0, str(HERE / "features"))
 from iris_data import COLUMNS, iris_tables  # noqa: E402
-from prepare_data import write_iris  # noqa: E402
 
 console = Console(soft_wrap=True)
 
@@ -39,41 +35,11 @@ def main() -> int:
     client = strato.connect()
     console.print(f"[bold]Strato control plane[/] at {client.url}")
     feature_store(client)
-    with tempfile.TemporaryDirectory() as tmp:
-        data = write_iris(Path(tmp) / "train").parent
-        spec = strato.TrainingJob(
-            name=f"iris-tree-{time.strftime('%Y%m%d-%H%M%S')}",
-            code=str(HERE / "sklearn-iris"),
-            command="python train.py",
-            hyperparameters={"max_leaf_nodes": 8},
-            inputs={"train": str(data)},
-            resources={"cpus": 1, "memory": "1Gi"},
-            max_runtime="10m",
-            metric_definitions=[
-                {"name": "validation:accuracy", "regex": r"validation accuracy: ([0-9.]+)"},
-                {"name": "train:accuracy", "regex": r"train_accuracy=([0-9.]+)"},
-            ],
-        )
-        job = client.jobs.submit(spec)
-    with console.status(f"training {job.name}"):
-        job.wait(timeout=600)
-
-    color = "green" if job.status == "Completed" else "red"
-    console.print(f"job [bold]{job.name}[/]: [{color}]{job.status}[/] ({job.message})")
-    for name, value in job.metrics.items():
-        console.print(f"  {name} = {value:.4f}")
-    console.print("[bold]log tail[/]")
-    log = [line for line in "".join(job.logs()).splitlines() if not line.startswith("[strato]")]
-    for line in log[-8:]:
-        console.print(f"  {line}", markup=False, highlight=False)
-    console.print(f"[bold]model[/] {job.model_uri}")
-    if job.status == "Completed" and job.data["status"].get("tracking"):
-        register_and_approve(client, job)
-        serve_and_score(client)
+    run = pipeline(client)
     spot_job = spot_run(client)
     cost_report(client)
     console.print("The control plane keeps running; `strato get jobs` lists jobs, `strato down` stops it.")
-    return 0 if job.status == spot_job.status == "Completed" else 1
+    return 0 if run["status"]["state"] == "Succeeded" and spot_job.status == "Completed" else 1
 
 
 def feature_store(client: strato.Client) -> None:
@@ -114,11 +80,13 @@ def feature_store(client: strato.Client) -> None:
         console.print(f"[bold]materialized[/] {view['view']}: {view['rows']} flowers into the online store")
 
 
-def register_and_approve(client: strato.Client, job: strato.Job) -> None:
-    """The job's MLflow run holds its model (packaged from model.joblib): register it, check it against an
-    approval policy (a metric gate, one approver) and approve it, which moves the ``champion`` alias."""
-    run_id = job.data["status"]["tracking"]["run_id"]
-    console.print(f"[bold]MLflow run[/] {run_id} at {client.url}/mlflow/#/experiments/0/runs/{run_id}")
+def pipeline(client: strato.Client) -> dict:
+    """The model's way to production as a pipeline (examples/pipelines/iris.yaml): prepare the data, train
+    on spot, gate on the validation metric, register and approve against an approval policy (which moves
+    the ``champion`` alias), batch-score a file, deploy the endpoint; then invoke it with features read
+    from the online store."""
+    from strato.specs import load_yaml_file
+
     client.apply(
         {
             "kind": "ApprovalPolicy",
@@ -128,40 +96,42 @@ def register_and_approve(client: strato.Client, job: strato.Job) -> None:
             "on_approval": {"set_alias": "champion"},
         }
     )
-    version = client.models.register("iris-quickstart", job=job.name, description="a decision tree on iris")
-    number = version["version"]
-    console.print(f"registered iris-quickstart version {number}: {version['status']}")
-    decision = client.models.approve("iris-quickstart", number, reason="quickstart: passes the accuracy gate")
-    console.print(f"approved: {decision['message']}")
-    console.print("load it with mlflow.pyfunc.load_model('models:/iris-quickstart@champion')")
-
-
-def serve_and_score(client: strato.Client) -> None:
-    """Deploy the approved model (the ``champion`` alias) as an endpoint, invoke it, then score the
-    whole data set with a batch transform job."""
-    champion = "models:/iris-quickstart@champion"
-    client.endpoints.apply(strato.Endpoint(name="iris-quickstart", variants=[{"model": champion}]))
-    with console.status("deploying endpoint iris-quickstart"):
-        endpoint = client.endpoints.wait("iris-quickstart", timeout=300)
-    console.print(f"[bold]endpoint[/] {endpoint['status']['url']}")
+    client.apply(load_yaml_file(HERE / "pipelines" / "iris.yaml")[0], base_dir=HERE / "pipelines")
+    score = Path(tempfile.mkdtemp(prefix="strato-quickstart-")) / "iris.parquet"
     frame = load_iris(as_frame=True).frame.drop(columns=["target"])
+    frame.to_parquet(score)
+    name = f"iris-quickstart-{time.strftime('%Y%m%d-%H%M%S')}"
+    client.pipelines.run("iris-quickstart", {"score_input": str(score)}, name=name)
+    with console.status(f"pipeline run {name}"):
+        run = client.pipelines.wait(name, timeout=900)
+    steps = run["status"]["steps"]
+    color = "green" if run["status"]["state"] == "Succeeded" else "red"
+    state, message = run["status"]["state"], run["status"].get("message", "")
+    console.print(f"[bold]pipeline run[/] {name}: [{color}]{state}[/] {message}")
+    for step, info in steps.items():
+        console.print(f"  {step}: {info['state']}" + (f" ({info['message']})" if info.get("message") else ""))
+    if "job" in steps["train"]:
+        job = client.jobs.get(steps["train"]["job"])
+        console.print(f"job [bold]{job.name}[/]: {job.status} ({job.message})")
+        for metric, value in job.metrics.items():
+            console.print(f"  {metric} = {value:.4f}")
+        log = [line for line in "".join(job.logs()).splitlines() if not line.startswith("[strato]")]
+        for line in log[-4:]:
+            console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"[bold]model[/] {job.model_uri}")
+    if run["status"]["state"] != "Succeeded":
+        return run
+    console.print(f"registered {steps['register']['outputs']['model_uri']} and approved (alias champion)")
+    batch = client.batch.get(steps["score"]["resource"]["name"])
+    scored = f"{batch['status']['state']}: {batch['status'].get('message', '')}"
+    console.print(f"[bold]batch transform[/] {batch['name']}: {scored}")
+    console.print(f"[bold]endpoint[/] {steps['serve']['outputs']['url']}")
     online = client.features.get_online_features({"flower_id": [0, 75, 149]}, ["flower_measurements:*"])
     rows = [list(values) for values in zip(*(online[c] for c in COLUMNS), strict=True)]
-    answer = client.endpoints.invoke(
-        "iris-quickstart", {"dataframe_split": {"columns": list(frame.columns), "data": rows}}
-    )
+    request = {"dataframe_split": {"columns": list(frame.columns), "data": rows}}
+    answer = client.endpoints.invoke("iris-quickstart", request)
     console.print(f"  flowers 0, 75, 149 (features from the online store) -> classes {answer['predictions']}")
-
-    data = Path(tempfile.mkdtemp(prefix="strato-quickstart-")) / "iris.parquet"
-    frame.to_parquet(data)
-    name = f"iris-scores-{time.strftime('%Y%m%d-%H%M%S')}"
-    client.batch.submit(strato.BatchTransformJob(name=name, model=champion, input=str(data),
-                                                 join_input="all", batch_size=50))  # fmt: skip
-    with console.status(f"batch transform {name}"):
-        scored = client.batch.wait(name, timeout=300)
-    console.print(
-        f"[bold]batch transform[/] {name}: {scored['status']['state']}: {scored['status'].get('message', '')}"
-    )
+    return run
 
 
 def spot_run(client: strato.Client) -> strato.Job:

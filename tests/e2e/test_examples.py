@@ -31,11 +31,17 @@ def test_quickstart_trains_and_reports(tmp_path: Path, warm_dir: Path) -> None:
     assert "training dataset lake://iris_training@0: 150 rows; 75 labels recorded before" in out
     assert re.search(r"job iris-features-\S+ on lake://iris_training@0: Completed, accuracy 0\.\d+", out), out
     assert "materialized flower_measurements: 150 flowers into the online store" in out
+    # The pipeline: prepare, train, gate, register and approve, batch score, deploy.
+    assert re.search(r"pipeline run iris-quickstart-\S+: Succeeded", out), out
+    for step in ("prepare", "train", "gate", "register", "score", "serve"):
+        assert f"  {step}: Succeeded" in out
+    assert "  too-weak: Skipped" in out
     assert ": Completed" in out
     assert "validation:accuracy = 0.9" in out
     assert "validation accuracy:" in out  # the log tail
     model = re.search(r"^model file://(\S+)$", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
     assert Path(model, "model.joblib").is_file()
+    assert "registered models:/iris-quickstart/1 and approved (alias champion)" in out
     # The spot run: interrupted once by the simulated market, resumed from its checkpoint.
     assert re.search(r"spot job digits-spot-\S+: Completed after 2 attempts", out)
     assert "attempt 1: Interrupted" in out and "attempt 2: Succeeded" in out
@@ -47,4 +53,4 @@ def test_quickstart_trains_and_reports(tmp_path: Path, warm_dir: Path) -> None:
     # The approved model behind an endpoint, then a batch transform over the data set.
     assert re.search(r"endpoint http://127\.0\.0\.1:\d+/endpoints/iris-quickstart/invocations", out)
     assert "flowers 0, 75, 149 (features from the online store) -> classes [0, 1, 2]" in out
-    assert re.search(r"batch transform iris-scores-\S+: Completed: scored 150 rows \(0 bad\)", out)
+    assert re.search(r"batch transform iris-quickstart-\S+-score: Completed: scored 150 rows \(0 bad\)", out)

@@ -22,7 +22,14 @@ class PipelineService:
         self.store = store
 
     def apply(self, spec: Pipeline) -> tuple[ResourceRecord, bool]:
-        compile_pipeline(spec)  # refuses a broken pipeline with its reason
+        # Refuses a broken pipeline with its reason; parameters a run must give get a stand-in value here.
+        stand_in = {"int": 0, "float": 0.0, "string": "", "bool": False}
+        required = {
+            name: p.allowed[0] if p.allowed else stand_in[p.type]
+            for name, p in spec.parameters.items()
+            if p.default is None
+        }
+        compile_pipeline(spec, required)
         data = spec.model_dump(mode="json")
         try:
             existing = self.store.get(Pipeline.KIND, spec.name)
