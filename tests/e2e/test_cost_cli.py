@@ -35,6 +35,18 @@ def test_cost_from_the_cli(tmp_path: Path, own_plane: Callable[..., ControlPlane
     first = from_spec["options"][0]  # type: ignore[index]
     assert first["offer"]["gpu_count"] >= 1 and from_spec["request"]["hours"] == 4  # type: ignore[index]
 
+    (tmp_path / "flow.yaml").write_text(
+        "kind: Pipeline\nname: flow\nsteps:\n"
+        "  - {name: prep, type: processing, command: python prep.py, resources: {cpus: 2, memory: 4Gi}, timeout: 1h}\n"
+        "  - {name: train, type: training, job: {command: python train.py, resources: {cpus: 8, memory: 32Gi}},"
+        " timeout: 6h, after: [prep]}\n"
+    )
+    plan = json_out(plane.cli("cost", "quote", "-f", tmp_path / "flow.yaml", "-o", "json"))
+    assert [s["step"] for s in plan["steps"]] == ["prep", "train"]  # type: ignore[index]
+    assert plan["steps"][1]["request"]["hours"] == 6  # type: ignore[index]
+    assert plan["total_expected_cost"] == sum(s["option"]["expected_cost"] for s in plan["steps"])  # type: ignore[index]
+    assert "pipeline flow: $" in ok(plane.cli("cost", "quote", "-f", tmp_path / "flow.yaml")).stdout
+
     error_line(plane.cli("cost", "quote", "--gpus", "16", "--gpu-type", "H100"), "the largest is 8")
     error_line(plane.cli("cost", "quote", "--gpus", "1", "--gpu-type", "A1000"), "unknown GPU type 'A1000'")
     error_line(plane.cli("cost", "quote", "--hours", "-2h"), "--hours")

@@ -87,6 +87,15 @@ def quote(
         print_json(answer)
         return
     _warn(answer)
+    if "steps" in answer:  # a pipeline: the cheapest plan per step
+        steps = Table("STEP", "CLOUD", "REGION", "INSTANCE", "PURCHASE", "EXPECTED H", "EXPECTED COST")
+        for item in answer["steps"]:
+            option, offer = item["option"], item["option"]["offer"]
+            steps.add_row(item["step"], offer["cloud"], offer["region"], offer["instance_type"], option["purchase"],
+                          f"{option['expected_hours']:.2f}", _money(option["expected_cost"]))  # fmt: skip
+        console.print(steps)
+        console.print(f"pipeline {answer['pipeline']}: {_money(answer['total_expected_cost'])} expected")
+        return
     table = Table("#", "CLOUD", "REGION", "SERVICE", "INSTANCE", "PURCHASE", "$/HOUR", "EXPECTED H", "EXPECTED COST",
                   "P(DEADLINE)", "NOTES")  # fmt: skip
     for n, option in enumerate(answer["options"], start=1):

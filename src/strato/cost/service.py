@@ -8,6 +8,7 @@ import builtins
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from strato.cost.quote import QuoteOption, QuoteRequest, quote
 from strato.cost.report import build_report
 from strato.errors import InvalidArgument
 from strato.specs.base import Resources, ResourceSpec
+from strato.specs.pipeline import Pipeline
+from strato.specs.training_job import TrainingJob
 from strato.store.metadata import MetadataStore
 
 GIB = 1024**3
@@ -122,6 +125,26 @@ class CostService:
             fields["purchase"] = ("on_demand", "spot", "commit_1y", "commit_3y")
         fields.update(overrides)
         return QuoteRequest(**fields)
+
+    def quote_pipeline(self, pipeline: Pipeline, **overrides: Any) -> dict[str, Any]:
+        """The cheapest expected plan for each step that runs a job (its resources for its timeout, 1 h when it
+        has none), and their total. Register, deploy and batch steps are priced by what they start."""
+        steps, total = [], 0.0
+        for step in pipeline.steps:
+            if step.type not in ("training", "processing"):
+                continue
+            data = step.model_dump(mode="json", by_alias=True)
+            job = dict(data.get("job") or {}) if step.type == "training" else {
+                k: data[k] for k in ("command", "entrypoint", "resources") if data.get(k) is not None
+            }  # fmt: skip
+            job = {**job, "name": step.name, "max_runtime": data.get("timeout") or job.get("max_runtime") or 3600}
+            request = self.request_for(TrainingJob.model_validate(job), **overrides)
+            best = self.quote(request, limit=1)[0]
+            steps.append({"step": step.name, "request": asdict(request), "option": best})
+            total += best.expected_cost
+        if not steps:
+            raise InvalidArgument(f"pipeline {pipeline.name!r} has no step that runs a job to quote")
+        return {"pipeline": pipeline.name, "steps": steps, "total_expected_cost": total}
 
     # Report --------------------------------------------------------------------------------------
     def recommendations(self, window_days: float) -> builtins.list[Any]:

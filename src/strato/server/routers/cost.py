@@ -13,6 +13,7 @@ from strato.errors import InvalidArgument
 from strato.server.deps import platform
 from strato.server.platform import Platform
 from strato.specs import parse_spec
+from strato.specs.pipeline import Pipeline
 
 router = APIRouter(prefix="/api/v1/cost", tags=["cost"])
 REQUEST_FIELDS = {f.name for f in fields(QuoteRequest)}
@@ -31,8 +32,14 @@ def quote(body: dict[str, Any] = Body(...), p: Platform = Depends(platform)) -> 
     """Options for ``{"request": {cpus, memory_gib, gpus, gpu_type, nodes, hours, ...}}`` or for
     ``{"spec": <a job, tuning job, endpoint or batch transform>, "request": {overrides}}``, cheapest first."""
     overrides = dict(body.get("request") or {})
-    if body.get("spec") is not None:
-        request = p.cost.request_for(parse_spec(body["spec"], where="spec"), **overrides)
+    spec = parse_spec(body["spec"], where="spec") if body.get("spec") is not None else None
+    if isinstance(spec, Pipeline):  # one plan per step that runs a job, and their total
+        plan = p.cost.quote_pipeline(spec, **overrides)
+        for step in plan["steps"]:
+            step["option"] = {**asdict(step["option"]), "offer": asdict(step["option"].offer)}
+        return {**plan, "catalog_warning": p.cost.stale_warning()}
+    if spec is not None:
+        request = p.cost.request_for(spec, **overrides)
         if overrides:
             request = _request({**asdict(request), **overrides})
     else:
