@@ -63,6 +63,8 @@ def test_train_register_score_and_deploy(tmp_path: Path, warm_dir: Path) -> None
             assert done["status"]["state"] == "Succeeded", {n: (s["state"], s.get("message")) for n, s in steps.items()}
             assert steps["register"]["outputs"] == {"model_uri": "models:/iris-pipeline/1", "version": "1"}
             assert client.models.get("iris-pipeline", "1")["status"] == "Approved"
+            produced = client.lineage.get("pipeline_run", "ship-1", direction="downstream")
+            assert {"iris-pipeline/1", "iris-pipeline"} <= {node.name for node in produced.nodes}
             scored = pd.read_parquet(steps["score"]["outputs"]["output"])
             assert len(scored) == 150
             url = steps["serve"]["outputs"]["url"]

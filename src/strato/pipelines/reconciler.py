@@ -258,12 +258,14 @@ class PipelineRunReconciler:
                                           reason=f"approved by pipeline run {run.name}")  # fmt: skip
             step.update(state="Succeeded", ended_at=now,
                         outputs={"model_uri": f"models:/{model}/{number}", "version": number})  # fmt: skip
+            self._link(status, (kinds.MODEL_VERSION, f"{model}/{number}"))
             return
         if kind == "deploy":
             if self.ctx.endpoints is None:
                 raise InvalidArgument("this control plane cannot deploy endpoints")
             endpoint = Endpoint.model_validate(definition["endpoint"])
-            self.ctx.endpoints.apply(endpoint)
+            record, _ = self.ctx.endpoints.apply(endpoint)
+            self._link(status, (kinds.ENDPOINT, record.uid), endpoint.name)
             step.update(state="Running", resource={"kind": Endpoint.KIND, "name": endpoint.name},
                         deadline=now + float(definition.get("timeout") or 600))  # fmt: skip
             return
@@ -274,6 +276,12 @@ class PipelineRunReconciler:
         step.update(state="Running", resource={"kind": BatchTransformJob.KIND, "name": transform.name})
         if definition.get("timeout"):
             step["deadline"] = now + float(definition["timeout"])
+
+    def _link(self, status: dict[str, Any], produced: tuple[str, str], name: str | None = None) -> None:
+        """Lineage: the run produced this model version or endpoint."""
+        lineage = Lineage(self.ctx.store)
+        lineage.node(*produced, name)
+        lineage.link((kinds.PIPELINE_RUN, status["run_uid"]), produced, kinds.PRODUCED)
 
     def _follow_resource(self, name: str, step: dict[str, Any]) -> None:
         """A deploy step ends when its endpoint is in service; a batch_transform step with its job."""
