@@ -35,7 +35,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from strato.specs.base import Delay, Duration, Resources, ResourceSpec, StrictModel
-from strato.specs.training_job import CHANNEL_RE, ENV_NAME_RE, TrainingJob
+from strato.specs.training_job import CHANNEL_RE, ENV_NAME_RE, JobTemplate
 
 # A step runs as a job named <run>-<step>: letters, digits and '-' only, so the suffix is valid in any
 # job name, and short enough to leave room for the run's name within 63 characters.
@@ -229,22 +229,11 @@ class ProcessingStep(_RunStep):
         return self
 
 
-class StepJob(TrainingJob):
+class StepJob(JobTemplate):
     """A ``TrainingJob`` without ``kind`` and ``name``: the step's job is named ``<run>-<step>``."""
 
-    kind: str = Field("TrainingJob", exclude=True)
-    name: str = Field("step", exclude=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_identity(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for field in ("kind", "name"):
-                if field in data:
-                    raise ValueError(
-                        f"{field} is not allowed in a step's job: it runs as a TrainingJob named <run>-<step>"
-                    )
-        return data
+    WHERE: ClassVar[str] = "a step's job"
+    NAMED: ClassVar[str] = "it runs as a TrainingJob named <run>-<step>"
 
 
 class TrainingStep(_RunStep):

@@ -135,3 +135,23 @@ class TrainingJob(ResourceSpec):
         import shlex
 
         return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+
+
+class JobTemplate(TrainingJob):
+    """A ``TrainingJob`` without ``kind`` and ``name``, for the jobs another resource starts and names
+    (tuning trials, pipeline steps). Subclasses say where it is written and how its jobs are named."""
+
+    WHERE: ClassVar[str] = "a template"
+    NAMED: ClassVar[str] = "it runs as a TrainingJob named by its owner"
+
+    kind: str = Field("TrainingJob", exclude=True)
+    name: str = Field("job", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_identity(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for field in ("kind", "name"):
+                if field in data:
+                    raise ValueError(f"{field} is not allowed in {cls.WHERE}: {cls.NAMED}")
+        return data

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from strato.specs.base import ResourceSpec, StrictModel
-from strato.specs.training_job import TrainingJob
+from strato.specs.training_job import JobTemplate
 
 STRATEGIES = ("random", "grid", "bayesian", "hyperband")
 PARAMETER_TYPES = ("float", "int", "categorical")
@@ -183,22 +183,11 @@ class EarlyStopping(StrictModel):
         return self
 
 
-class TrialTemplate(TrainingJob):
+class TrialTemplate(JobTemplate):
     """A ``TrainingJob`` without ``kind`` and ``name``: each trial is named ``<tuning name>-<number>``."""
 
-    kind: str = Field("TrainingJob", exclude=True)
-    name: str = Field("trial", exclude=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_identity(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for field in ("kind", "name"):
-                if field in data:
-                    raise ValueError(
-                        f"{field} is not allowed in a template: trials are TrainingJobs named <tuning name>-<number>"
-                    )
-        return data
+    WHERE: ClassVar[str] = "a template"
+    NAMED: ClassVar[str] = "trials are TrainingJobs named <tuning name>-<number>"
 
 
 class TuningJob(ResourceSpec):
